@@ -1,0 +1,50 @@
+"""``python manage.py pull_referential [--company CODE]... [--all] [--full]``: pull referentials now."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from companies.models import KIND_LABELS, Company
+from companies.services import CompanyBusy, company_referential_pull
+
+
+class Command(BaseCommand):
+    help = "Récupère le référentiel Sage FRP 1000 d'une ou de toutes les sociétés, dans ce processus."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--company", action="append", default=[], metavar="CODE", help="code de la société"
+        )
+        parser.add_argument("--all", action="store_true", help="toutes les sociétés actives")
+        parser.add_argument("--full", action="store_true", help="tout relire, pas seulement ce qui a changé")
+
+    def handle(self, *args, company: list[str], all: bool, full: bool, **options):
+        if not company and not all:
+            raise CommandError("Indiquez --company CODE ou --all.")
+        companies = Company.objects.select_related("connector")
+        companies = companies.filter(active=True) if all else companies.filter(code__in=company)
+        missing = set(company) - {c.code for c in companies}
+        if missing:
+            raise CommandError(f"Société inconnue dans SFD : {', '.join(sorted(missing))}")
+        failures = 0
+        for item in companies:
+            try:
+                outcome = company_referential_pull(company=item, full=full)
+            except CompanyBusy as busy:
+                self.stderr.write(str(busy))
+                failures += 1
+                continue
+            if outcome.error:
+                self.stderr.write(f"{item.code} : {outcome.error}")
+                failures += 1
+                continue
+            self.stdout.write(f"{item.code} : {outcome.status} en {outcome.seconds} s")
+            for kind, counts in outcome.counts.items():
+                self.stdout.write(
+                    f"  {KIND_LABELS[kind]} : {counts['created']} créés, {counts['updated']} mis à jour,"
+                    f" {counts['deactivated']} désactivés, {counts['unchanged']} inchangés"
+                )
+            for problem in outcome.problems:
+                self.stdout.write(f"  ignoré ({problem['kind']}) {problem['code']} : {problem['message']}")
+        if failures:
+            raise CommandError(f"{failures} société(s) en échec.")

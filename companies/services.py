@@ -1,0 +1,334 @@
+"""Writes of the companies app: the per-company sync claim, the referential pull, company settings."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connectors.models import Connector
+from connectors.sage_frp1000.client import SageError
+from connectors.sage_frp1000.schemas import KINDS, parse_timestamp
+from core.services import audit_record
+
+from .bulk import UpsertCounts, referential_upsert
+from .models import KIND_LABELS, REFERENTIAL_KINDS, Company
+
+logger = logging.getLogger(__name__)
+
+PULL_LABEL = "mise à jour du référentiel"
+MAX_PROBLEMS_KEPT = 50
+
+
+class CompanyBusy(Exception):
+    """Another sync holds the company (« déjà en cours »)."""
+
+    def __init__(self, company: Company, label: str):
+        self.company = company
+        self.label = label
+        super().__init__(
+            _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
+            % {"company": company.code, "what": label or _("synchronisation")}
+        )
+
+
+# --- one sync per company ----------------------------------------------------------------------------
+
+
+def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) + dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+
+
+def company_sync_claim(*, company_id: int, token: str, label: str) -> bool:
+    """Claim the company for one sync with a conditional UPDATE; True if this token now holds it.
+
+    The same token may claim again (a task redelivered after its worker died takes its own claim back).
+    """
+    now = timezone.now()
+    claimed = (
+        Company.objects.filter(pk=company_id)
+        .filter(Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now) | Q(sync_claim_token=token))
+        .update(sync_claim_token=token, sync_claim_label=label, sync_claim_until=_lease_until(now))
+    )
+    return claimed == 1
+
+
+def company_sync_renew(*, company_id: int, token: str) -> bool:
+    """Extend the lease; False if the claim was lost (it expired and someone else took it)."""
+    return (
+        Company.objects.filter(pk=company_id, sync_claim_token=token).update(sync_claim_until=_lease_until())
+        == 1
+    )
+
+
+def company_sync_release(*, company_id: int, token: str) -> None:
+    Company.objects.filter(pk=company_id, sync_claim_token=token).update(
+        sync_claim_token="", sync_claim_label="", sync_claim_until=None
+    )
+
+
+@contextlib.contextmanager
+def company_sync_claimed(company: Company, *, token: str, label: str) -> Iterator[None]:
+    if not company_sync_claim(company_id=company.pk, token=token, label=label):
+        holder = Company.objects.filter(pk=company.pk).values_list("sync_claim_label", flat=True).first()
+        raise CompanyBusy(company, holder or "")
+    try:
+        yield
+    finally:
+        company_sync_release(company_id=company.pk, token=token)
+
+
+# --- the referential pull ----------------------------------------------------------------------------
+
+
+@dataclass
+class PullOutcome:
+    status: str
+    counts: dict[str, dict] = field(default_factory=dict)
+    problems: list[dict] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+
+class _Progress:
+    """Writes the progress line of the Société screen, at most once per interval (one small UPDATE)."""
+
+    def __init__(self, company: Company, token: str):
+        self.company = company
+        self.token = token
+        self.interval = settings.PULL_PROGRESS_INTERVAL
+        self.last = 0.0
+
+    def __call__(self, text: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        Company.objects.filter(pk=self.company.pk).update(pull_progress=text[:200])
+        company_sync_renew(company_id=self.company.pk, token=self.token)
+
+
+def company_pull_request(*, companies: list[Company], actor) -> tuple[list[Company], list[Company]]:
+    """Mark companies as waiting for a pull; returns (queued, already running). The caller enqueues."""
+    queued, busy = [], []
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    for company in companies:
+        # A pull « en attente » for longer than a lease lost its message (broker restarted): take it again.
+        updated = (
+            Company.objects.filter(pk=company.pk)
+            .filter(
+                ~Q(pull_status__in=[Company.PullStatus.QUEUED, Company.PullStatus.RUNNING])
+                | Q(pull_requested_at__lt=stale, sync_claim_until__isnull=True)
+                | Q(pull_requested_at__lt=stale, sync_claim_until__lt=now)
+            )
+            .update(
+                pull_status=Company.PullStatus.QUEUED,
+                pull_requested_at=now,
+                pull_progress=_("En attente d'un worker…"),
+                pull_error="",
+            )
+        )
+        (queued if updated else busy).append(company)
+    if queued:
+        audit_record(
+            actor=actor,
+            action="referential.pull_requested",
+            summary=_("Mise à jour demandée : %(codes)s") % {"codes": ", ".join(c.code for c in queued)},
+            details={"companies": [c.code for c in queued]},
+        )
+    return queued, busy
+
+
+def _company_info(client, company: Company) -> dict | None:
+    items, _problems = client.companies()
+    return next((item for item in items if item["code"] == company.code), None)
+
+
+def company_referential_pull(
+    *, company: Company, token: str | None = None, full: bool = False, actor=None
+) -> PullOutcome:
+    """Pull the six referential kinds of one company from its Sage FRP 1000 server.
+
+    Everything is fetched (and validated item by item) before anything is written, then written in one
+    transaction: a server that fails half-way leaves nothing half-written. After the first pull, only what
+    changed since the newest ``modified_at`` seen is fetched, plus the list of codes to find what was deleted.
+    Raises ``CompanyBusy`` if another sync holds the company.
+    """
+    token = token or uuid.uuid4().hex
+    started = time.monotonic()
+    with company_sync_claimed(company, token=token, label=PULL_LABEL):
+        now = timezone.now()
+        Company.objects.filter(pk=company.pk).update(
+            pull_status=Company.PullStatus.RUNNING,
+            pull_started_at=now,
+            pull_progress=_("Connexion à Sage FRP 1000…"),
+            pull_error="",
+        )
+        company.refresh_from_db()
+        progress = _Progress(company, token)
+        try:
+            outcome = _pull(company, full=full, progress=progress, started=started, actor=actor)
+        except SageError as error:
+            outcome = PullOutcome(status=Company.PullStatus.FAILED, error=error.message)
+            logger.warning("pull of %s failed: %s %s", company.code, error.message, error.detail)
+        except Exception:
+            logger.exception("pull of %s failed", company.code)
+            outcome = PullOutcome(
+                status=Company.PullStatus.FAILED,
+                error=_("Erreur interne pendant la mise à jour : voir les journaux."),
+            )
+        outcome.seconds = round(time.monotonic() - started, 2)
+        if outcome.status == Company.PullStatus.FAILED:
+            Company.objects.filter(pk=company.pk).update(
+                pull_status=outcome.status,
+                pull_finished_at=timezone.now(),
+                pull_progress="",
+                pull_error=outcome.error,
+                pull_result={"seconds": outcome.seconds},
+            )
+            audit_record(
+                actor=actor,
+                action="referential.pull_failed",
+                summary=_("Échec de la mise à jour de %(code)s : %(error)s")
+                % {"code": company.code, "error": outcome.error},
+                company_code=company.code,
+            )
+        return outcome
+
+
+def _pull(company: Company, *, full: bool, progress: _Progress, started: float, actor) -> PullOutcome:
+    client = company.connector.client()
+    with client:
+        info = _company_info(client, company)
+        if info is None:
+            raise SageError(
+                _("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code}
+            )
+        fetched: dict[str, tuple[list[dict], set[str]]] = {}
+        problems: list[dict] = []
+        watermarks = dict(company.pull_watermarks or {})
+        for kind in KINDS:
+            since = None if full or kind not in watermarks else parse_timestamp(watermarks[kind])
+            items: list[dict] = []
+            present: set[str] = set()
+            for page in client.iter_referential(
+                company.code, kind, modified_since=since, page_size=settings.REFERENTIAL_PAGE_SIZE
+            ):
+                items.extend(page.items)
+                for problem in page.problems:
+                    problems.append({"kind": kind} | problem.as_dict())
+                    if problem.code:
+                        present.add(problem.code)
+                progress(
+                    _("%(kind)s : %(count)s éléments reçus")
+                    % {"kind": KIND_LABELS[kind], "count": len(items)}
+                )
+            if since is None:
+                present.update(item["code"] for item in items)
+            else:
+                present = client.referential_codes(company.code, kind)
+            fetched[kind] = (items, present)
+            if items:
+                newest = max(item["modified_at"] for item in items)
+                if kind not in watermarks or newest > parse_timestamp(watermarks[kind]):
+                    watermarks[kind] = newest.isoformat()
+
+    progress(_("Enregistrement du référentiel…"), force=True)
+    counts: dict[str, dict] = {}
+    now = timezone.now()
+    with transaction.atomic():
+        for kind, (items, present) in fetched.items():
+            result: UpsertCounts = referential_upsert(
+                REFERENTIAL_KINDS[kind], company_id=company.pk, items=items, present_codes=present, now=now
+            )
+            counts[kind] = result.as_dict()
+        status = Company.PullStatus.PARTIAL if problems else Company.PullStatus.SUCCEEDED
+        Company.objects.filter(pk=company.pk).update(
+            name=info["name"] or company.name,
+            siren=info["siren"],
+            currency=info["currency"],
+            closed_until=info["closed_until"],
+            analytic_required=info["analytic_required"],
+            exists_in_sage=True,
+            pull_status=status,
+            pull_finished_at=now,
+            pull_progress="",
+            pull_error="",
+            pull_watermarks=watermarks,
+            pull_result={
+                "counts": counts,
+                "problems": problems[:MAX_PROBLEMS_KEPT],
+                "problem_count": len(problems),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
+        audit_record(
+            actor=actor,
+            action="referential.pulled",
+            summary=_("Référentiel de %(code)s mis à jour") % {"code": company.code},
+            company_code=company.code,
+            details={"counts": counts, "problem_count": len(problems)},
+        )
+    return PullOutcome(status=status, counts=counts, problems=problems)
+
+
+def companies_discover(*, connector: Connector, actor) -> list[Company]:
+    """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory)."""
+    with connector.client() as client:
+        items, _problems = client.companies()
+    known = set(Company.objects.filter(connector=connector).values_list("code", flat=True))
+    created = [
+        Company.objects.create(
+            connector=connector,
+            code=item["code"],
+            name=item["name"],
+            siren=item["siren"],
+            currency=item["currency"],
+            closed_until=item["closed_until"],
+            analytic_required=item["analytic_required"],
+        )
+        for item in items
+        if item["code"] not in known
+    ]
+    if created:
+        audit_record(
+            actor=actor,
+            action="companies.discovered",
+            summary=_("Sociétés ajoutées depuis Sage FRP 1000 : %(codes)s")
+            % {"codes": ", ".join(c.code for c in created)},
+        )
+    return created
+
+
+def company_settings_update(
+    *, company: Company, scan_directory: str, purchase_journal_code: str, actor
+) -> Company:
+    before = {
+        "scan_directory": company.scan_directory,
+        "purchase_journal_code": company.purchase_journal_code,
+    }
+    company.scan_directory = scan_directory
+    company.purchase_journal_code = purchase_journal_code
+    company.save(update_fields=["scan_directory", "purchase_journal_code"])
+    audit_record(
+        actor=actor,
+        action="company.settings_changed",
+        summary=_("Paramètres de la société %(code)s modifiés") % {"code": company.code},
+        company_code=company.code,
+        details={
+            "before": before,
+            "after": {"scan_directory": scan_directory, "purchase_journal_code": purchase_journal_code},
+        },
+    )
+    return company

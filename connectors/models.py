@@ -1,0 +1,52 @@
+"""Connectors (one Sage FRP 1000 server each) and the automatic synchronisation schedule."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from . import crypto
+from .sage_frp1000.client import SageClient
+
+
+class Connector(models.Model):
+    """One Sage FRP 1000 server; each company is attached to one connector."""
+
+    name = models.CharField(_("nom"), max_length=100, unique=True)
+    url = models.URLField(_("URL du serveur Sage FRP 1000"), max_length=300)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    timeout_seconds = models.PositiveSmallIntegerField(_("délai d'attente (secondes)"), default=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        default_permissions = ()
+        permissions = [("manage_connectors", "Paramétrage des connecteurs")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key_encrypted)
+
+    def set_api_key(self, api_key: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(api_key)
+
+    def decrypted_api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    # Templates must never render the key, even by mistake: they refuse to call what "alters data".
+    decrypted_api_key.alters_data = True
+
+    def client(self) -> SageClient:
+        return SageClient(
+            self.url,
+            self.decrypted_api_key(),
+            timeout=float(self.timeout_seconds),
+            retries=settings.SAGE_RETRIES,
+            backoff=settings.SAGE_BACKOFF_SECONDS,
+            max_response_bytes=settings.SAGE_MAX_RESPONSE_BYTES,
+        )

@@ -1,0 +1,144 @@
+"""Validation of what Sage FRP 1000 sends: every item is checked, a malformed one is reported, not fatal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+KINDS = ("accounts", "suppliers", "journals", "tax-codes", "analytic-sections", "payment-modes")
+CODE_MAX = 40
+LABEL_MAX = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ItemError(ValueError):
+    """One item of a referential page that cannot be stored; its message is French and short."""
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    code: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+def _text(raw: dict, name: str, *, max_length: int, required: bool = False, default: str = "") -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            raise ItemError(f"champ « {name} » manquant")
+        return default
+    if not isinstance(value, str):
+        raise ItemError(f"champ « {name} » : texte attendu")
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise ItemError(f"champ « {name} » : caractères de contrôle interdits")
+    if len(value) > max_length:
+        raise ItemError(f"champ « {name} » trop long ({len(value)} caractères ; {max_length} au maximum)")
+    return value
+
+
+def _bool(raw: dict, name: str, *, default: bool | None = None) -> bool:
+    value = raw.get(name)
+    if value is None:
+        if default is None:
+            raise ItemError(f"champ « {name} » manquant")
+        return default
+    if not isinstance(value, bool):
+        raise ItemError(f"champ « {name} » : vrai ou faux attendu")
+    return value
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ItemError("champ « modified_at » manquant ou invalide")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ItemError(f"date de modification invalide : {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _common(raw: dict) -> dict:
+    code = _text(raw, "code", max_length=CODE_MAX, required=True)
+    return {
+        "code": code,
+        "label": _text(raw, "label", max_length=LABEL_MAX, default=code),
+        "active": _bool(raw, "active"),
+        "modified_at": parse_timestamp(raw.get("modified_at")),
+    }
+
+
+def _supplier(raw: dict) -> dict:
+    siren = _text(raw, "siren", max_length=9)
+    if siren and not siren.isdigit():
+        raise ItemError(f"SIREN invalide : {siren!r}")
+    terms = raw.get("payment_terms_days", 30)
+    if not isinstance(terms, int) or isinstance(terms, bool) or not 0 <= terms <= 365:
+        raise ItemError("délai de paiement invalide (0 à 365 jours)")
+    return {
+        "siren": siren,
+        "vat_number": _text(raw, "vat_number", max_length=20).replace(" ", "").upper(),
+        "city": _text(raw, "city", max_length=100),
+        "collective_account": _text(raw, "collective_account", max_length=CODE_MAX, default="401000"),
+        "blocked": _bool(raw, "blocked", default=False),
+        "payment_terms_days": terms,
+        "payment_mode": _text(raw, "payment_mode", max_length=CODE_MAX),
+        "default_expense_account": _text(raw, "default_expense_account", max_length=CODE_MAX),
+    }
+
+
+def _tax_code(raw: dict) -> dict:
+    try:
+        rate = Decimal(str(raw.get("rate")))
+    except InvalidOperation:
+        raise ItemError(f"taux de TVA invalide : {raw.get('rate')!r}") from None
+    if not rate.is_finite() or not Decimal("0") <= rate <= Decimal("100"):
+        raise ItemError(f"taux de TVA invalide : {raw.get('rate')!r}")
+    return {
+        "rate": rate.quantize(Decimal("0.01")),
+        "deductible_account": _text(raw, "deductible_account", max_length=CODE_MAX),
+    }
+
+
+_EXTRA = {
+    "accounts": lambda raw: {"nature": _text(raw, "nature", max_length=20, default="autre")},
+    "suppliers": _supplier,
+    "journals": lambda raw: {"type": _text(raw, "type", max_length=20, default="od")},
+    "tax-codes": _tax_code,
+    "analytic-sections": lambda raw: {"axis": _text(raw, "axis", max_length=CODE_MAX, required=True)},
+    "payment-modes": lambda raw: {},
+}
+
+
+def clean_item(kind: str, raw: Any) -> dict:
+    """The item as SFD stores it, or ``ItemError`` saying in French what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise ItemError("élément illisible (objet JSON attendu)")
+    return _common(raw) | _EXTRA[kind](raw)
+
+
+def clean_company(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise ItemError("société illisible (objet JSON attendu)")
+    closed_until = raw.get("closed_until")
+    if closed_until is not None:
+        try:
+            closed_until = dt.date.fromisoformat(str(closed_until))
+        except ValueError:
+            raise ItemError(f"date de clôture invalide : {str(closed_until)[:20]!r}") from None
+    return {
+        "code": _text(raw, "code", max_length=CODE_MAX, required=True),
+        "name": _text(raw, "name", max_length=200, required=True),
+        "siren": _text(raw, "siren", max_length=9),
+        "currency": _text(raw, "currency", max_length=3, default="EUR"),
+        "closed_until": closed_until,
+        "analytic_required": _bool(raw, "analytic_required", default=False),
+    }

@@ -1,0 +1,48 @@
+// SFD Synchro behaviours. No inline script in templates: the Content-Security-Policy forbids it.
+(function () {
+  "use strict";
+
+  // A header box that ticks every row box of its table ([data-select-all] / [data-select-item]).
+  function syncHeader(scope) {
+    var header = scope.querySelector("[data-select-all]");
+    if (!header) return;
+    var items = scope.querySelectorAll("[data-select-item]");
+    var checked = scope.querySelectorAll("[data-select-item]:checked");
+    header.checked = items.length > 0 && checked.length === items.length;
+    header.indeterminate = checked.length > 0 && checked.length < items.length;
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    var scope = target.closest("[data-select-all-scope]");
+    if (!scope) return;
+    if (target.matches("[data-select-all]")) {
+      scope.querySelectorAll("[data-select-item]").forEach(function (box) {
+        box.checked = target.checked;
+      });
+      scope.dispatchEvent(new CustomEvent("selection-changed", { bubbles: true }));
+    } else if (target.matches("[data-select-item]")) {
+      syncHeader(scope);
+      scope.dispatchEvent(new CustomEvent("selection-changed", { bubbles: true }));
+    }
+  });
+
+  // Buttons that ask before acting: <button data-confirm="…">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Native <progress> bars take their value from data attributes (no inline style).
+  function paintProgress(root) {
+    (root || document).querySelectorAll("progress[data-value]").forEach(function (bar) {
+      bar.value = Number(bar.getAttribute("data-value"));
+      bar.max = Number(bar.getAttribute("data-max") || 100);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { paintProgress(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { paintProgress(event.target); });
+})();

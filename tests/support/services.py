@@ -1,0 +1,74 @@
+"""Which external services this run has, and what to do when one is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+REQUIRED = os.environ.get("SFD_REQUIRE_SERVICES") == "1"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def redis_url() -> str | None:
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if broker.startswith("redis://"):
+        return broker
+    return os.environ.get("REDIS_URL")
+
+
+def _postgres() -> str | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return "DATABASE_URL does not point at PostgreSQL (the embedded default is SQLite)"
+    return None
+
+
+def _redis() -> str | None:
+    url = redis_url()
+    if not url:
+        return "neither CELERY_BROKER_URL nor REDIS_URL is a redis:// URL"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis at {url} does not answer ({exc})"
+    return None
+
+
+def _chromium() -> str | None:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    return None
+
+
+@dataclass(frozen=True)
+class Service:
+    group: str
+    check: Callable[[], str | None]
+
+
+SERVICES = {
+    "postgres": Service("PostgreSQL tests (concurrency, killed connections)", _postgres),
+    "redis": Service("Redis broker tests (real worker on Redis, broker loss)", _redis),
+    "chromium": Service("browser journeys (Playwright driving Chromium)", _chromium),
+}
+
+
+def require_or_skip(name: str, skipped: dict[str, str]) -> None:
+    reason = SERVICES[name].check()
+    if reason is None:
+        return
+    if REQUIRED:
+        pytest.fail(f"{name} is required (SFD_REQUIRE_SERVICES=1): {reason}", pytrace=False)
+    skipped[name] = reason
+    pytest.skip(f"{name} missing: {reason}")

@@ -1,0 +1,191 @@
+"""The referential pull against the stub over HTTP: bulk, incremental, never deleting, one at a time."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from companies.models import Account, Company, Journal, PaymentMode, Supplier, TaxCode
+from companies.services import (
+    CompanyBusy,
+    company_referential_pull,
+    company_sync_claim,
+    company_sync_release,
+)
+from tests.conftest import make_company
+
+
+def test_first_pull_creates_the_whole_referential(jno):
+    outcome = company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert outcome.status == Company.PullStatus.SUCCEEDED
+    assert jno.pull_status == Company.PullStatus.SUCCEEDED
+    suppliers = Supplier.objects.filter(company=jno)
+    assert suppliers.count() == outcome.counts["suppliers"]["created"] >= 42
+    assert Account.objects.get(company=jno, code="606800").active is False
+    assert suppliers.get(code="F0042").blocked is True
+    assert str(TaxCode.objects.get(company=jno, code="T55").rate) == "5.50"
+    assert set(Journal.objects.filter(company=jno).values_list("code", flat=True)) == {"ACH", "BQ", "OD"}
+    assert PaymentMode.objects.filter(company=jno).count() == 4
+    assert jno.closed_until.isoformat() == "2026-03-31"
+    assert jno.pull_result["counts"]["accounts"]["created"] == Account.objects.filter(company=jno).count()
+    assert jno.pull_finished_at is not None and jno.sync_claim_token == ""
+
+
+def test_second_pull_with_no_change_touches_nothing(jno):
+    company_referential_pull(company=jno)
+    before = {
+        model: list(model.objects.filter(company=jno).order_by("pk").values())
+        for model in (Supplier, Account)
+    }
+    outcome = company_referential_pull(company=jno)
+    full = company_referential_pull(company=jno, full=True)
+    for counts in [*outcome.counts.values(), *full.counts.values()]:
+        assert counts["created"] == counts["updated"] == counts["deactivated"] == 0
+    assert sum(counts["received"] for counts in outcome.counts.values()) == 0
+    assert full.counts["suppliers"]["unchanged"] == len(before[Supplier])
+    for model, rows in before.items():
+        assert list(model.objects.filter(company=jno).order_by("pk").values()) == rows
+
+
+def test_an_incremental_pull_asks_only_for_what_changed(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate("JNO", "suppliers", upsert=[{"code": "F0001", "label": "Nouveau nom"}])
+    outcome = company_referential_pull(company=jno)
+    assert outcome.counts["suppliers"] == {
+        "received": 1,
+        "created": 0,
+        "updated": 1,
+        "deactivated": 0,
+        "unchanged": 0,
+    }
+    assert Supplier.objects.get(company=jno, code="F0001").label == "Nouveau nom"
+
+
+def test_items_gone_from_sage_become_inactive_and_are_never_deleted(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate("JNO", "accounts", delete=["622600"])
+    sage.mutate("JNO", "suppliers", delete=["F0005"])
+    outcome = company_referential_pull(company=jno)
+    account = Account.objects.get(company=jno, code="622600")
+    supplier = Supplier.objects.get(company=jno, code="F0005")
+    assert (account.active, supplier.active) == (False, False)
+    assert account.gone_upstream_at is not None and not account.usable
+    assert outcome.counts["accounts"]["deactivated"] == 1
+    assert outcome.counts["suppliers"]["deactivated"] == 1
+    sage.mutate("JNO", "suppliers", upsert=[{"code": "F0005", "label": "Revenu", "active": True}])
+    company_referential_pull(company=jno)
+    supplier.refresh_from_db()
+    assert supplier.usable and supplier.label == "Revenu"
+
+
+def test_local_settings_survive_every_pull(sage, jno):
+    company_referential_pull(company=jno)
+    Supplier.objects.filter(company=jno, code="F0001").update(local_expense_account="606300")
+    Company.objects.filter(pk=jno.pk).update(scan_directory="mon_dossier", purchase_journal_code="HA")
+    sage.mutate("JNO", "suppliers", upsert=[{"code": "F0001", "label": "Changé dans Sage"}])
+    company_referential_pull(company=jno)
+    company_referential_pull(company=jno, full=True)
+    jno.refresh_from_db()
+    supplier = Supplier.objects.get(company=jno, code="F0001")
+    assert (jno.scan_directory, jno.purchase_journal_code) == ("mon_dossier", "HA")
+    assert (supplier.label, supplier.local_expense_account) == ("Changé dans Sage", "606300")
+
+
+def test_malformed_items_are_reported_and_the_rest_lands(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate(
+        "JNO",
+        "suppliers",
+        raw=[
+            {"code": "F0001", "label": "y" * 300, "active": True, "modified_at": "2026-07-01T00:00:00Z"},
+            {"code": "F0002", "label": "Sans statut", "modified_at": "2026-07-01T00:00:00Z"},
+            {"code": "F0099", "label": "Nouveau", "active": True, "modified_at": "2026-07-01T00:00:00Z"},
+        ],
+    )
+    outcome = company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.PARTIAL
+    assert {p["code"] for p in jno.pull_result["problems"]} == {"F0001", "F0002"}
+    assert outcome.counts["suppliers"]["created"] == 1
+    # Unreadable does not mean gone: the malformed items keep their last good version, active.
+    assert Supplier.objects.get(company=jno, code="F0001").usable
+    assert Supplier.objects.get(company=jno, code="F0002").usable
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_server_failing_half_way_leaves_nothing_half_written(sage, jno):
+    sage.faults({"match": "GET /companies/*/tax-codes", "fault": "status", "status": 500})
+    outcome = company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert outcome.status == jno.pull_status == Company.PullStatus.FAILED
+    assert jno.pull_error == "Sage FRP 1000 est en erreur (HTTP 500)."
+    assert Account.objects.filter(company=jno).count() == 0
+    assert Supplier.objects.filter(company=jno).count() == 0
+    assert jno.sync_claim_token == ""
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_slow_server_is_said_in_french(sage, jno):
+    jno.connector.timeout_seconds = 1
+    jno.connector.save()
+    sage.faults({"match": "GET /companies/*/accounts", "fault": "latency", "delay": 2})
+    company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert jno.pull_error == "Sage FRP 1000 ne répond pas (délai dépassé)."
+
+
+def test_a_refused_key_says_cle_api_refusee(jno):
+    jno.connector.set_api_key("wrong")
+    jno.connector.save()
+    company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.FAILED
+    assert "Clé API refusée" in jno.pull_error
+
+
+def test_a_company_missing_from_sage_is_said(connector):
+    ghost = make_company(connector, "GHOST")
+    company_referential_pull(company=ghost)
+    ghost.refresh_from_db()
+    assert ghost.pull_error == "La société GHOST n'existe pas dans Sage FRP 1000."
+
+
+def test_a_second_pull_of_the_same_company_says_deja_en_cours(jno):
+    assert company_sync_claim(company_id=jno.pk, token="other-worker", label="mise à jour du référentiel")
+    with pytest.raises(CompanyBusy) as busy:
+        company_referential_pull(company=jno)
+    assert "déjà en cours" in str(busy.value)
+    company_sync_release(company_id=jno.pk, token="other-worker")
+    assert company_referential_pull(company=jno).status == Company.PullStatus.SUCCEEDED
+
+
+def test_an_expired_claim_is_taken_over(jno, settings):
+    settings.SYNC_LEASE_SECONDS = 5
+    assert company_sync_claim(company_id=jno.pk, token="dead-worker", label="x")
+    Company.objects.filter(pk=jno.pk).update(sync_claim_until="2020-01-01T00:00:00Z")
+    assert company_sync_claim(company_id=jno.pk, token="new-worker", label="x")
+    assert not company_sync_claim(company_id=jno.pk, token="third", label="x")
+    # The holder may claim again (a redelivered task takes its own claim back).
+    assert company_sync_claim(company_id=jno.pk, token="new-worker", label="x")
+
+
+@pytest.mark.slow
+def test_query_count_does_not_grow_with_the_number_of_suppliers(sage, connector, settings):
+    settings.PULL_PROGRESS_INTERVAL = 3600  # progress lines are time-based; keep them out of the count
+    counts = {}
+    for size in (1_000, 10_000):
+        code = f"BIG{size}"
+        sage.generate(code, suppliers=size)
+        company = make_company(connector, code)
+        with CaptureQueriesContext(connection) as first:
+            outcome = company_referential_pull(company=company)
+        assert (
+            outcome.counts["suppliers"]["created"] == Supplier.objects.filter(company=company).count() > size
+        )
+        with CaptureQueriesContext(connection) as second:
+            again = company_referential_pull(company=company)
+        assert all(c["created"] == c["updated"] == c["deactivated"] == 0 for c in again.counts.values())
+        counts[size] = (len(first.captured_queries), len(second.captured_queries))
+    assert counts[1_000] == counts[10_000], counts

@@ -1,0 +1,186 @@
+"""« Administration → Société »: the table of the manual, « Mettre à jour les sociétés », rights and scope."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from companies.models import Company, Supplier
+from tests.conftest import give_companies, grant
+
+LIST = reverse("companies:list")
+PULL = reverse("companies:pull")
+
+
+@pytest.fixture
+def eager(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def accountant(bob, demo_companies):
+    grant(bob, "companies.update_companies")
+    give_companies(bob, all_companies=True)
+    return bob
+
+
+def test_it_redirects_anonymous_users_to_login(client, db):
+    response = client.get(LIST)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_requires_the_right(client, charlie, demo_companies):
+    client.force_login(charlie)
+    assert client.get(LIST).status_code == 403
+
+
+def test_it_shows_the_table_of_the_manual(client, accountant):
+    client.force_login(accountant)
+    response = client.get(LIST)
+    html = response.content.decode()
+    headers = ["Société", "Code de la société", "Répertoire de scan", "Actions"]
+    positions = [html.index(f">{header}</th>") for header in headers]
+    assert positions == sorted(positions)
+    assert "data-select-all" in html
+    for name, code, scan in [
+        ("Société JNO", "SJNO", "C0071000325_data_27"),
+        ("MULTI", "MULTI", "C0071000325_data_8"),
+    ]:
+        assert name in html and f"<code>{code}</code>" in html and scan in html
+    assert "Mettre à jour les sociétés" in html
+    assert html.count('name="companies"') == 10
+
+
+def test_it_shows_only_the_companies_given_to_the_user(client, bob, demo_companies):
+    grant(bob, "companies.update_companies")
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    give_companies(bob, jno)
+    client.force_login(bob)
+    html = client.get(LIST).content.decode()
+    assert html.count('name="companies"') == 1 and "<code>JNO</code>" in html
+
+
+def test_it_pulls_the_ticked_companies(
+    client, accountant, demo_companies, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno, multi = (next(c for c in demo_companies if c.code == code) for code in ("JNO", "MULTI"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PULL, {"companies": [jno.pk, multi.pk]}, follow=True)
+    assert "Mise à jour lancée pour 2 sociétés" in response.content.decode()
+    for company in (jno, multi):
+        company.refresh_from_db()
+        assert company.pull_status == Company.PullStatus.SUCCEEDED
+        assert Supplier.objects.filter(company=company).exists()
+    others = Company.objects.exclude(pk__in=[jno.pk, multi.pk])
+    assert set(others.values_list("pull_status", flat=True)) == {Company.PullStatus.IDLE}
+
+
+def test_htmx_gets_the_table_back_with_polling_rows(client, accountant, demo_companies):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    response = client.post(PULL, {"companies": [jno.pk]}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="company-table"' in html and 'hx-swap-oob="true"' in html
+    assert f'hx-get="{reverse("companies:status", args=[jno.pk])}"' in html
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.QUEUED
+
+
+def test_the_status_cell_reports_the_result(
+    client, accountant, demo_companies, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    html = client.get(reverse("companies:status", args=[jno.pk])).content.decode()
+    assert "À jour" in html and "Fournisseurs" in html and "créés" in html
+    assert "hx-trigger" not in html  # finished: the cell stops polling
+
+
+def test_a_second_request_while_running_says_deja_en_cours(client, accountant, demo_companies):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    client.post(PULL, {"companies": [jno.pk]})
+    response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert "JNO : mise à jour déjà en cours." in response.content.decode()
+
+
+def test_a_failure_is_said_in_french_in_the_row(
+    client, accountant, demo_companies, sage, eager, django_capture_on_commit_callbacks, fast_retries
+):
+    sage.faults({"match": "GET /companies", "fault": "status", "status": 503})
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    html = client.get(LIST).content.decode()
+    assert "Échec" in html and "Sage FRP 1000 est surchargé (HTTP 503)." in html
+
+
+def test_a_forged_company_id_answers_404(client, bob, demo_companies):
+    grant(bob, "companies.update_companies")
+    jno, multi = (next(c for c in demo_companies if c.code == code) for code in ("JNO", "MULTI"))
+    give_companies(bob, jno)
+    client.force_login(bob)
+    assert client.post(PULL, {"companies": [jno.pk, multi.pk]}).status_code == 404
+    assert client.post(PULL, {"companies": ["abc"]}).status_code == 404
+    assert client.get(reverse("companies:detail", args=[multi.pk])).status_code == 404
+    assert client.get(reverse("companies:status", args=[multi.pk])).status_code == 404
+    multi.refresh_from_db()
+    assert multi.pull_status == Company.PullStatus.IDLE
+
+
+def test_a_post_without_the_right_is_refused(client, charlie, demo_companies):
+    give_companies(charlie, all_companies=True)
+    client.force_login(charlie)
+    assert client.post(PULL, {"companies": [demo_companies[0].pk]}).status_code == 403
+    assert Company.objects.filter(pull_status=Company.PullStatus.QUEUED).count() == 0
+
+
+def test_a_post_without_csrf_token_is_refused(accountant, demo_companies):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(accountant)
+    response = client.post(PULL, {"companies": [demo_companies[0].pk]})
+    assert response.status_code == 403
+    assert Company.objects.filter(pull_status=Company.PullStatus.QUEUED).count() == 0
+
+
+def test_get_is_not_allowed_on_the_action(client, accountant):
+    client.force_login(accountant)
+    assert client.get(PULL).status_code == 405
+
+
+def test_the_detail_page_shows_the_referential_and_saves_local_settings(
+    client, accountant, demo_companies, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    url = reverse("companies:detail", args=[jno.pk])
+    html = client.get(url).content.decode()
+    assert "Fournisseurs" in html and "Comptes" in html and "Modes de règlement" in html
+    response = client.post(url, {"scan_directory": "../etc", "purchase_journal_code": "ACH"})
+    assert "Nom de dossier invalide" in response.content.decode()
+    client.post(url, {"scan_directory": "C0071000325_data_99", "purchase_journal_code": "ACH"})
+    jno.refresh_from_db()
+    assert jno.scan_directory == "C0071000325_data_99"
+
+
+def test_discovery_adds_companies_that_exist_only_in_sage(client, alice, connector, sage):
+    sage.add_company("NOUV", name="Nouvelle société")
+    client.force_login(alice)
+    response = client.post(reverse("companies:discover"), follow=True)
+    assert "Nouvelle société" in response.content.decode()
+    assert Company.objects.filter(code="NOUV", scan_directory="").exists()
+    assert Company.objects.count() == 11
