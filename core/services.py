@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import AuditEvent
+from .models import AuditEvent, Heartbeat
 
 AUTOMATIC = "automatique"
 
@@ -24,3 +25,8 @@ def audit_record(
         company_code=company_code,
         details=details or {},
     )
+
+
+def heartbeat_touch(name: str) -> None:
+    """Record that ``name`` is alive now (the scheduler's tick calls it with « beat » every minute)."""
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})
