@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from . import views
+
+app_name = "accounts"
+
 urlpatterns = [
+    path("", views.rights, name="rights"),
+]
+
+auth_urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

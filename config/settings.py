@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "core",
     "connectors",
     "companies",
+    "invoices",
+    "synchro",
     "accounts",
 ]
 

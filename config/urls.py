@@ -1,10 +1,12 @@
 from django.urls import include, path
 
+from accounts.urls import auth_urlpatterns
 from core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("accounts/", include("accounts.urls")),
+    path("accounts/", include(auth_urlpatterns)),
+    path("administration/droits/", include("accounts.urls")),
     path("administration/societes/", include("companies.urls")),
 ]

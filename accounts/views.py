@@ -1,0 +1,109 @@
+"""« Administration → Droits »: who may do what, and on which companies."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import SuspiciousOperation
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from companies.selectors import companies_for_user
+
+from . import selectors
+from .rights import RIGHTS, RIGHTS_BY_PERM
+from .services import GroupRights, RightsError, UserRights, rights_save
+
+RIGHT = "accounts.manage_rights"
+PAGE_SIZE = 25
+
+
+def _ints(values: list[str]) -> set[int]:
+    try:
+        return {int(value) for value in values}
+    except ValueError:
+        raise SuspiciousOperation("identifiant invalide") from None
+
+
+def _perms(values: list[str]) -> set[str]:
+    perms = set(values)
+    if not perms <= set(RIGHTS_BY_PERM):
+        raise SuspiciousOperation("droit inconnu")
+    return perms
+
+
+def _submitted(request, visible_company_ids: set[int]) -> tuple[list[UserRights], list[GroupRights]]:
+    post = request.POST
+    user_ids = _ints(post.getlist("users"))
+    group_ids = _ints(post.getlist("groups_shown"))
+    if get_user_model().objects.filter(pk__in=user_ids, is_active=True).count() != len(user_ids):
+        raise Http404
+    known_groups = set(Group.objects.values_list("pk", flat=True))
+    if not group_ids <= known_groups:
+        raise Http404
+    users = []
+    for pk in sorted(user_ids):
+        company_ids = _ints(post.getlist(f"companies-u{pk}"))
+        if not company_ids <= visible_company_ids:
+            raise Http404
+        member_of = _ints(post.getlist(f"groups-u{pk}"))
+        if not member_of <= known_groups:
+            raise Http404
+        users.append(
+            UserRights(
+                user_id=pk,
+                perms=_perms(post.getlist(f"perm-u{pk}")),
+                group_ids=member_of,
+                all_companies=post.get(f"all-u{pk}") == "on",
+                company_ids=company_ids,
+            )
+        )
+    groups = [GroupRights(group_id=pk, perms=_perms(post.getlist(f"perm-g{pk}"))) for pk in sorted(group_ids)]
+    return users, groups
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def rights(request):
+    visible_companies = list(companies_for_user(request.user).only("pk", "code", "name"))
+    visible_ids = {c.pk for c in visible_companies}
+    query = request.GET.get("q", "").strip()[:100]
+    if request.method == "POST":
+        users, groups = _submitted(request, visible_ids)
+        try:
+            changes = rights_save(
+                actor=request.user, users=users, groups=groups, visible_company_ids=visible_ids
+            )
+        except RightsError as error:
+            messages.error(request, str(error))
+        else:
+            if changes:
+                messages.success(
+                    request, _("Droits enregistrés : %(count)d modification(s).") % {"count": len(changes)}
+                )
+            else:
+                messages.info(request, _("Aucune modification."))
+        url = reverse("accounts:rights")
+        params = {k: v for k, v in (("q", query), ("page", request.GET.get("page", ""))) if v}
+        return redirect(f"{url}?{urlencode(params)}" if params else url)
+
+    page = Paginator(selectors.users_for_matrix(query), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "rights": RIGHTS,
+        "rows": selectors.matrix_rows(page.object_list),
+        "page": page,
+        "query": query,
+        "groups": list(Group.objects.order_by("name")),
+        "group_rows": selectors.group_rows(),
+        "companies": visible_companies,
+        "audit": selectors.rights_audit(),
+    }
+    return render(request, "accounts/rights.html", context)

@@ -1,0 +1,208 @@
+"""Supplier invoices, their lines and the BAP (bon à payer = approved for payment).
+
+The invoice is its own outbox: what must be sent to Sage FRP 1000 is derived from its columns, written in the
+same transaction as the change that makes it necessary.
+- *création*: a validated invoice whose ``accounting_version`` is not yet integrated (``export_state``);
+- *mise à jour*: an integrated invoice whose ``bap_version`` is not yet pushed (``update_state``).
+Once integrated, the accounting content is read-only; only the BAP flows afterwards, as its own updates.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from companies.models import AnalyticSection, Company, Supplier, TaxCode
+from companies.models import Account as LedgerAccount
+
+ZERO = Decimal("0.00")
+
+
+class ExportState(models.TextChoices):
+    """Where the invoice stands with Sage, for one notion (the entry, or its update)."""
+
+    NONE = "", _("—")
+    TO_EXPORT = "to_export", _("à exporter")
+    SENDING = "sending", _("en cours")
+    REJECTED = "rejected", _("anomalie")
+    UNKNOWN = "unknown", _("à vérifier")
+    DONE = "done", _("intégrée")
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        TO_COMPLETE = "to_complete", _("à compléter")
+        TO_VALIDATE = "to_validate", _("à valider")
+        VALIDATED = "validated", _("validée")
+        INTEGRATED = "integrated", _("intégrée")
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("facture")
+        CREDIT_NOTE = "credit_note", _("avoir")
+
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("société")
+    )
+    supplier = models.ForeignKey(
+        Supplier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("fournisseur"),
+    )
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices, default=Kind.INVOICE)
+    number = models.CharField(_("n° de facture"), max_length=60)
+    invoice_date = models.DateField(_("date de facture"), null=True, blank=True)
+    due_date = models.DateField(_("échéance"), null=True, blank=True)
+    currency = models.CharField(_("devise"), max_length=3, default="EUR")
+    total_ht = models.DecimalField(_("total HT"), max_digits=14, decimal_places=2, default=ZERO)
+    total_tva = models.DecimalField(_("total TVA"), max_digits=14, decimal_places=2, default=ZERO)
+    total_ttc = models.DecimalField(_("total TTC"), max_digits=14, decimal_places=2, default=ZERO)
+    label = models.CharField(_("libellé de l'écriture"), max_length=200, blank=True)
+    payment_mode = models.CharField(_("mode de règlement"), max_length=40, blank=True)
+    status = models.CharField(_("statut"), max_length=20, choices=Status.choices, default=Status.TO_COMPLETE)
+    incomplete_reason = models.TextField(_("à compléter"), blank=True)
+
+    # Where it came from, when it came from the « Répertoire de scan ».
+    source_file = models.CharField(max_length=500, blank=True)
+    source_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    source_format = models.CharField(max_length=20, blank=True)
+
+    # BAP: given or withdrawn by a user with the right; after integration each change is an update to push.
+    bap = models.BooleanField(_("bon à payer"), default=False)
+    bap_date = models.DateField(_("date du BAP"), null=True, blank=True)
+    bap_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    bap_version = models.PositiveIntegerField(default=0)
+    bap_pushed_version = models.PositiveIntegerField(default=0)
+
+    # Bumped by every correction of the accounting content: each version has its own key in Sage.
+    accounting_version = models.PositiveIntegerField(default=1)
+    integrated_version = models.PositiveIntegerField(null=True, blank=True)
+    sage_piece_number = models.CharField(_("n° de pièce Sage"), max_length=40, blank=True)
+    integrated_at = models.DateTimeField(null=True, blank=True)
+
+    export_state = models.CharField(
+        max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True
+    )
+    update_state = models.CharField(
+        max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True
+    )
+    # When the last send of either notion was attempted (« dernière tentative »).
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-invoice_date", "-id"]
+        default_permissions = ()
+        permissions = [
+            ("view_invoices", "Voir les factures"),
+            ("edit_invoices", "Modifier et valider les factures"),
+            ("give_bap", "Donner le bon à payer"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "supplier", "number"],
+                condition=Q(supplier__isnull=False),
+                name="invoice_number_per_supplier",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"
+            ),
+            models.Index(
+                fields=["update_state", "company", "invoice_date", "id"], name="invoice_update_list"
+            ),
+            models.Index(fields=["company", "status", "invoice_date"], name="invoice_company_status"),
+        ]
+        verbose_name = _("facture")
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.company.code})"
+
+    @property
+    def is_integrated(self) -> bool:
+        return self.status == self.Status.INTEGRATED
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == self.Kind.CREDIT_NOTE
+
+    @property
+    def external_id(self) -> str:
+        """Sage's idempotency key for this version of the entry."""
+        return entry_external_id(self.pk, self.accounting_version)
+
+    @property
+    def update_id(self) -> str:
+        return bap_update_id(self.pk, self.bap_version)
+
+
+def entry_external_id(invoice_id: int, version: int) -> str:
+    return f"SFD-{invoice_id}-V{version}"
+
+
+def bap_update_id(invoice_id: int, version: int) -> str:
+    return f"SFD-{invoice_id}-BAP{version}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField(default=1)
+    label = models.CharField(_("libellé"), max_length=200)
+    amount_ht = models.DecimalField(_("montant HT"), max_digits=14, decimal_places=2, default=ZERO)
+    account = models.ForeignKey(
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("compte"),
+    )
+    tax_code = models.ForeignKey(
+        TaxCode, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("code TVA")
+    )
+    analytic_section = models.ForeignKey(
+        AnalyticSection,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("section analytique"),
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.amount_ht}"
+
+
+class InvoiceEvent(models.Model):
+    """The invoice's own history: created, corrected, validated, BAP, integrated, rejected."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    kind = models.CharField(max_length=30)
+    message = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"

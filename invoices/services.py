@@ -1,0 +1,191 @@
+"""Writes of the invoices app: create, correct, validate, BAP. Each is atomic and leaves a trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from companies.models import Company, Supplier
+
+from .accounting import Problem
+from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine
+from .signals import invoice_corrected
+from .validation import invoice_problems
+
+# The accounting content: changing any of these makes a new version of the entry.
+ACCOUNTING_FIELDS = (
+    "supplier_id", "kind", "number", "invoice_date", "due_date", "currency", "total_ht", "total_tva", "total_ttc",
+    "label", "payment_mode",
+)  # fmt: skip
+LINE_FIELDS = ("label", "amount_ht", "account_id", "tax_code_id", "analytic_section_id")
+
+
+class InvoiceLocked(Exception):
+    """The accounting content cannot change now (integrated, or being sent to Sage)."""
+
+
+class InvoiceInvalid(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class LineData:
+    label: str
+    amount_ht: Decimal
+    account_id: int | None = None
+    tax_code_id: int | None = None
+    analytic_section_id: int | None = None
+
+
+def _actor_label(actor) -> str:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return _("automatique")
+    return actor.get_full_name() or actor.get_username()
+
+
+def invoice_event(*, invoice: Invoice, actor, kind: str, message: str) -> InvoiceEvent:
+    return InvoiceEvent.objects.create(
+        invoice=invoice,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_label=_actor_label(actor)[:150],
+        kind=kind,
+        message=message[:500],
+    )
+
+
+def _status_for(invoice: Invoice, lines: list[InvoiceLine]) -> tuple[str, str]:
+    problems = invoice_problems(invoice, lines)
+    if problems:
+        return Invoice.Status.TO_COMPLETE, "\n".join(p.message for p in problems)
+    return Invoice.Status.TO_VALIDATE, ""
+
+
+def _lines_of(invoice: Invoice) -> list[InvoiceLine]:
+    return list(invoice.lines.select_related("account", "tax_code", "analytic_section"))
+
+
+@transaction.atomic
+def invoice_create(
+    *,
+    company: Company,
+    supplier: Supplier | None,
+    number: str,
+    lines: list[LineData],
+    actor=None,
+    event_message: str = "",
+    **fields,
+) -> Invoice:
+    """A new invoice, *à compléter* with the reasons, or *à valider* when nothing is missing."""
+    invoice = Invoice(company=company, supplier=supplier, number=number, **fields)
+    invoice.save()
+    InvoiceLine.objects.bulk_create(
+        [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
+    )
+    invoice.status, invoice.incomplete_reason = _status_for(invoice, _lines_of(invoice))
+    invoice.save(update_fields=["status", "incomplete_reason"])
+    invoice_event(invoice=invoice, actor=actor, kind="created", message=event_message or _("Facture créée."))
+    return invoice
+
+
+def _locked_reason(invoice: Invoice) -> str | None:
+    if invoice.is_integrated:
+        return _(
+            "Facture intégrée dans Sage FRP 1000 (pièce %(piece)s) : son contenu comptable est en lecture seule."
+        ) % {"piece": invoice.sage_piece_number}
+    if invoice.export_state in (ExportState.SENDING, ExportState.UNKNOWN):
+        return _("Facture en cours d'envoi à Sage FRP 1000 : attendez la fin de l'export pour la modifier.")
+    return None
+
+
+def invoice_locked_reason(invoice: Invoice) -> str | None:
+    """Why the accounting content cannot be edited now, or None."""
+    return _locked_reason(invoice)
+
+
+@transaction.atomic
+def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], actor) -> Invoice:
+    """Correct an invoice (in SFD, never in the ERP): a change of accounting content is a new version."""
+    invoice = Invoice.objects.select_for_update().select_related("company", "supplier").get(pk=invoice.pk)
+    reason = _locked_reason(invoice)
+    if reason:
+        raise InvoiceLocked(reason)
+    before = {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS}
+    before_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in invoice.lines.all()]
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    after_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in lines]
+    changed = (
+        before != {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS} or before_lines != after_lines
+    )
+    if changed:
+        invoice.lines.all().delete()
+        InvoiceLine.objects.bulk_create(
+            [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
+        )
+        previous_state = invoice.export_state
+        invoice.accounting_version += 1
+        invoice.export_state = ExportState.NONE
+        invoice.status, invoice.incomplete_reason = _status_for(invoice, _lines_of(invoice))
+        invoice.save()
+        invoice_event(
+            invoice=invoice,
+            actor=actor,
+            kind="corrected",
+            message=_("Facture corrigée (version %(version)s).") % {"version": invoice.accounting_version},
+        )
+        invoice_corrected.send(sender=Invoice, invoice=invoice, previous_export_state=previous_state)
+    return invoice
+
+
+@transaction.atomic
+def invoice_validate(*, invoice: Invoice, actor) -> Invoice:
+    """*validée*: ready for accounting, the entry waits to be exported (*à exporter*)."""
+    invoice = Invoice.objects.select_for_update().select_related("company", "supplier").get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.VALIDATED:
+        return invoice
+    reason = _locked_reason(invoice)
+    if reason:
+        raise InvoiceLocked(reason)
+    problems = invoice_problems(invoice)
+    if problems:
+        invoice.status = Invoice.Status.TO_COMPLETE
+        invoice.incomplete_reason = "\n".join(p.message for p in problems)
+        invoice.save(update_fields=["status", "incomplete_reason", "updated_at"])
+        raise InvoiceInvalid(problems)
+    invoice.status = Invoice.Status.VALIDATED
+    invoice.incomplete_reason = ""
+    invoice.export_state = ExportState.TO_EXPORT
+    invoice.save(update_fields=["status", "incomplete_reason", "export_state", "updated_at"])
+    invoice_event(
+        invoice=invoice, actor=actor, kind="validated", message=_("Facture validée : écriture à exporter.")
+    )
+    return invoice
+
+
+@transaction.atomic
+def invoice_set_bap(*, invoice: Invoice, bap: bool, actor) -> Invoice:
+    """Give or withdraw the BAP. On an integrated invoice, each change is an update to push to Sage; several
+    changes before the next export collapse into the latest value."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.bap == bap:
+        return invoice
+    invoice.bap = bap
+    invoice.bap_date = timezone.localdate() if bap else None
+    invoice.bap_by = actor if bap and getattr(actor, "is_authenticated", False) else None
+    invoice.bap_version += 1
+    if invoice.is_integrated:
+        invoice.update_state = ExportState.TO_EXPORT
+    invoice.save(update_fields=["bap", "bap_date", "bap_by", "bap_version", "update_state", "updated_at"])
+    invoice_event(
+        invoice=invoice,
+        actor=actor,
+        kind="bap",
+        message=_("Bon à payer donné.") if bap else _("Bon à payer retiré."),
+    )
+    return invoice

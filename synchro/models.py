@@ -1,0 +1,180 @@
+"""What was sent to Sage FRP 1000, what it answered, and every run (manual or automatic).
+
+- ``SyncItem``: one send of one version of one invoice's entry (*création*) or BAP (*mise à jour*), with its
+  stable key, its attempts and its outcome. At most one per (invoice, kind, version).
+- ``Anomaly``: one error Sage raised (or the local pre-check raised for it), with a French message and a hint.
+  Cleared, never deleted, when the invoice is corrected or integrated: it stays in the history.
+- ``SyncRun`` and ``SyncRunCompany``: one run (an export from the Visuel screen, « Synchroniser maintenant »,
+  or the schedule), per company: referential counts, entries integrated, anomalies, errors.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from companies.models import Company
+from invoices.models import Invoice
+
+
+class SyncRun(models.Model):
+    class Trigger(models.TextChoices):
+        EXPORT = "export", _("export manuel")
+        SIMULATION = "simulation", _("simulation")
+        MANUAL = "manual", _("synchronisation manuelle")
+        SCHEDULE = "schedule", _("automatique")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("en cours")
+        SUCCEEDED = "succeeded", _("réussie")
+        PARTIAL = "partial", _("partielle")
+        FAILED = "failed", _("échouée")
+
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # What to export: {"kind": ..., filters...} for « Tout cocher », or {"invoices": [...]} for ticked rows.
+    selection = models.JSONField(default=dict, blank=True)
+    include_pull = models.BooleanField(default=False)
+    # The schedule slot this run was started for: a unique key, so that a slot runs once whatever happens.
+    scheduled_for = models.DateTimeField(null=True, blank=True, unique=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()
+        permissions = [("view_synchronisations", "Visuel Synchronisations")]
+
+    def __str__(self) -> str:
+        return f"{self.get_trigger_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_simulation(self) -> bool:
+        return self.trigger == self.Trigger.SIMULATION
+
+
+class SyncRunCompany(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("en attente")
+        RUNNING = "running", _("en cours")
+        SUCCEEDED = "succeeded", _("réussie")
+        PARTIAL = "partial", _("partielle")
+        FAILED = "failed", _("échouée")
+        BUSY = "busy", _("déjà en cours")
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="companies")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pull_counts = models.JSONField(default=dict, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    integrated = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["company__name"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["run", "company"], name="one_line_per_company_per_run")
+        ]
+        indexes = [models.Index(fields=["status", "queued_at"], name="runcompany_status")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.company_id} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class SyncItem(models.Model):
+    class Kind(models.TextChoices):
+        CREATION = "creation", _("écriture à intégrer")
+        UPDATE = "update", _("mise à jour")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("à exporter")
+        SENDING = "sending", _("en cours")
+        INTEGRATED = "integrated", _("intégrée")
+        REJECTED = "rejected", _("anomalie")
+        UNKNOWN = "unknown", _("à vérifier")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="sync_items")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    version = models.PositiveIntegerField()
+    # Sage's idempotency key: external_id of the entry, or update_id of the BAP update.
+    key = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    payload = models.JSONField(default=dict, blank=True)
+    # For a creation: the BAP version the entry carried (a later change is then an update to push).
+    bap_version = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    piece_number = models.CharField(max_length=40, blank=True)
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "kind", "version"], name="one_item_per_invoice_version"
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "status"], name="syncitem_company_status")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Anomaly(models.Model):
+    """One error raised by Sage FRP 1000 (or by the local pre-check, ``source="sfd"``) for one send."""
+
+    item = models.ForeignKey(
+        SyncItem, null=True, blank=True, on_delete=models.CASCADE, related_name="anomalies"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="anomalies")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="anomalies"
+    )
+    simulated = models.BooleanField(default=False)
+    source = models.CharField(max_length=10, default="sage")  # sage, or sfd for the local pre-check
+    code = models.CharField(max_length=40)
+    field = models.CharField(max_length=100, blank=True)
+    message = models.CharField(max_length=500)
+    hint = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["invoice"], condition=Q(cleared_at__isnull=True), name="anomaly_open"),
+        ]
+        verbose_name = _("anomalie")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.field}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None and not self.simulated

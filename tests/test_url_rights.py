@@ -1,0 +1,143 @@
+"""Every page and every POST action decides who may use it, on the server.
+
+The test walks the whole URL configuration: a URL without an entry in ``SPECS`` fails it. For each one:
+anonymous → login; logged in without the right → 403; with the right but another company's object → 404;
+with the right → 200/302. And every POST is refused without its CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.conftest import give_companies, grant, make_company
+
+
+@dataclass
+class World:
+    own: dict = field(default_factory=dict)
+    other: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spec:
+    perm: str | None  # None: any logged-in user
+    methods: tuple[str, ...] = ("GET",)
+    public: bool = False
+    # kwargs of the URL for an object of the user's company ("own") or another one ("other").
+    kwargs: Callable[[World, str], dict] | None = None
+    # the POST body for the user's company ("own") or another one ("other", which must answer 404).
+    data: Callable[[World, str], dict] | None = None
+    ok: tuple[int, ...] = (200, 302)
+
+
+def company_pk(world: World, which: str) -> dict:
+    return {"pk": getattr(world, which)["company"].pk}
+
+
+SPECS: dict[str, Spec] = {
+    "home": Spec(perm=None),
+    "healthz": Spec(perm=None, public=True, ok=(200, 503)),
+    "login": Spec(perm=None, public=True, methods=("GET",)),
+    "logout": Spec(perm=None, public=True, methods=("POST",)),
+    "accounts:rights": Spec(perm="accounts.manage_rights", methods=("GET", "POST")),
+    "companies:list": Spec(perm="companies.update_companies"),
+    "companies:pull": Spec(
+        perm="companies.update_companies",
+        methods=("POST",),
+        data=lambda world, which: {"companies": [getattr(world, which)["company"].pk]},
+    ),
+    "companies:discover": Spec(perm="companies.update_companies", methods=("POST",)),
+    "companies:detail": Spec(perm="companies.update_companies", methods=("GET", "POST"), kwargs=company_pk),
+    "companies:status": Spec(perm="companies.update_companies", kwargs=company_pk),
+}
+
+
+def _walk(patterns, namespace: str = "") -> list[str]:
+    names = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names += _walk(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.append(f"{namespace}{pattern.name}")
+        elif isinstance(pattern, URLPattern):
+            names.append(f"{namespace}<unnamed {pattern.pattern}>")
+    return names
+
+
+ALL_URLS = sorted(set(_walk(get_resolver().url_patterns)))
+
+
+def test_every_url_has_a_decision():
+    assert set(ALL_URLS) - set(SPECS) == set(), "a new URL needs its rights decided in SPECS"
+    assert set(SPECS) - set(ALL_URLS) == set(), "SPECS names a URL that no longer exists"
+
+
+@pytest.fixture
+def world(connector, bob, charlie):
+    own, other = make_company(connector, "JNO"), make_company(connector, "MULTI")
+    give_companies(bob, own)
+    give_companies(charlie, own)
+    return World(own={"company": own}, other={"company": other})
+
+
+def _call(client: Client, method: str, url: str, data: dict | None):
+    return client.post(url, data or {}) if method == "POST" else client.get(url)
+
+
+@pytest.mark.parametrize("name", ALL_URLS)
+def test_each_url_enforces_its_rights(name, world, bob, charlie):
+    spec = SPECS[name]
+    url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)
+    own_data = spec.data(world, "own") if spec.data else None
+    for method in spec.methods:
+        anonymous = _call(Client(), method, url, own_data)
+        if spec.public:
+            assert anonymous.status_code in (*spec.ok, 302), (name, method, anonymous.status_code)
+            continue
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/"), (
+            name,
+            method,
+        )
+
+        if spec.perm:
+            denied = Client()
+            denied.force_login(charlie)
+            assert _call(denied, method, url, own_data).status_code == 403, (
+                name,
+                method,
+                "without the right",
+            )
+
+        allowed = Client()
+        if spec.perm:
+            grant(bob, spec.perm)
+        allowed.force_login(bob)
+        if spec.kwargs:
+            other_url = reverse(name, kwargs=spec.kwargs(world, "other"))
+            assert _call(allowed, method, other_url, own_data).status_code == 404, (
+                name,
+                method,
+                "other company",
+            )
+        if spec.data:
+            other = _call(allowed, method, url, spec.data(world, "other"))
+            assert other.status_code == 404, (name, method, "other company in the body")
+        response = _call(allowed, method, url, own_data)
+        assert response.status_code in spec.ok, (name, method, response.status_code)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_URLS if "POST" in SPECS[n].methods and not SPECS[n].public])
+def test_each_post_requires_the_csrf_token(name, world, alice):
+    spec = SPECS[name]
+    url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post(url, spec.data(world, "own") if spec.data else {})
+    assert response.status_code == 403
+    assert "Requête refusée" in response.content.decode()
