@@ -8,3 +8,6 @@ class Rights(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("manage_rights", "Gérer les droits")]
+
+    def __str__(self) -> str:
+        return "Droits"

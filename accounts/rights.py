@@ -45,11 +45,7 @@ RIGHTS_BY_PERM = {right.perm: right for right in RIGHTS}
 
 def permissions_by_perm() -> dict[str, Permission]:
     wanted = {(r.app_label, r.codename) for r in RIGHTS}
-    found = Permission.objects.select_related("content_type").filter(
-        codename__in=[codename for _, codename in wanted]
-    )
+    found = Permission.objects.select_related("content_type").filter(codename__in=[codename for _, codename in wanted])
     return {
-        f"{p.content_type.app_label}.{p.codename}": p
-        for p in found
-        if (p.content_type.app_label, p.codename) in wanted
+        f"{p.content_type.app_label}.{p.codename}": p for p in found if (p.content_type.app_label, p.codename) in wanted
     }

@@ -42,9 +42,7 @@ def _labels(perms: set[str]) -> str:
 
 
 def _direct_perms(user) -> set[str]:
-    return {f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()} & set(
-        RIGHTS_BY_PERM
-    )
+    return {f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()} & set(RIGHTS_BY_PERM)
 
 
 def rights_holders_count(perm_codename: str = MANAGE_RIGHTS) -> int:
@@ -112,15 +110,12 @@ def rights_save(
         if lines:
             summary = f"{user.get_username()} — " + " ; ".join(lines)
             changes.append(summary)
-            audit_record(
-                actor=actor, action="rights.user_changed", summary=summary, details={"user": user.pk}
-            )
+            audit_record(actor=actor, action="rights.user_changed", summary=summary, details={"user": user.pk})
 
     for wanted in groups:
         group = group_objects[wanted.group_id]
         current = {
-            f"{p.content_type.app_label}.{p.codename}"
-            for p in group.permissions.select_related("content_type")
+            f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")
         } & set(RIGHTS_BY_PERM)
         added, removed = wanted.perms - current, current - wanted.perms
         lines = []
@@ -133,9 +128,7 @@ def rights_save(
         if lines:
             summary = _("groupe %(name)s") % {"name": group.name} + " — " + " ; ".join(lines)
             changes.append(summary)
-            audit_record(
-                actor=actor, action="rights.group_changed", summary=summary, details={"group": group.pk}
-            )
+            audit_record(actor=actor, action="rights.group_changed", summary=summary, details={"group": group.pk})
 
     if rights_holders_count() == 0:
         raise RightsError(

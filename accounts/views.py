@@ -79,9 +79,7 @@ def rights(request):
     if request.method == "POST":
         users, groups = _submitted(request, visible_ids)
         try:
-            changes = rights_save(
-                actor=request.user, users=users, groups=groups, visible_company_ids=visible_ids
-            )
+            changes = rights_save(actor=request.user, users=users, groups=groups, visible_company_ids=visible_ids)
         except RightsError as error:
             messages.error(request, str(error))
         else:

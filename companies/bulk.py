@@ -47,9 +47,7 @@ def _load(table: str, columns: list[str], rows: Iterable[tuple]) -> None:
                     copy.write_row(row)
         else:
             placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {_quote(table)} ({column_list}) VALUES ({placeholders})", list(rows)
-            )
+            cursor.executemany(f"INSERT INTO {_quote(table)} ({column_list}) VALUES ({placeholders})", list(rows))
 
 
 def _create_temp(table: str, source: str, columns: list[str]) -> None:

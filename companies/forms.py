@@ -18,9 +18,7 @@ class CompanySettingsForm(forms.ModelForm):
         fields = ["scan_directory", "purchase_journal_code"]
         help_texts = {
             "scan_directory": _("Dossier sous la racine des scans où déposer les factures de cette société."),
-            "purchase_journal_code": _(
-                "Code du journal Sage FRP 1000 où sont intégrées les factures d'achat."
-            ),
+            "purchase_journal_code": _("Code du journal Sage FRP 1000 où sont intégrées les factures d'achat."),
         }
 
     def clean_scan_directory(self) -> str:

@@ -59,9 +59,7 @@ class Company(models.Model):
         ordering = [Lower("name"), "code"]
         default_permissions = ()
         permissions = [("update_companies", "Mettre à jour les sociétés")]
-        constraints = [
-            models.UniqueConstraint(fields=["connector", "code"], name="company_code_per_connector")
-        ]
+        constraints = [models.UniqueConstraint(fields=["connector", "code"], name="company_code_per_connector")]
         verbose_name = _("société")
         verbose_name_plural = _("sociétés")
 
@@ -76,9 +74,7 @@ class Company(models.Model):
 class CompanyAccess(models.Model):
     """Which companies a user may see: all of them, or a list. No row means none (superusers see all)."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="company_access"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="company_access")
     all_companies = models.BooleanField(_("toutes les sociétés"), default=False)
     companies = models.ManyToManyField(Company, blank=True, related_name="+")
 

@@ -65,10 +65,7 @@ def company_sync_claim(*, company_id: int, token: str, label: str) -> bool:
 
 def company_sync_renew(*, company_id: int, token: str) -> bool:
     """Extend the lease; False if the claim was lost (it expired and someone else took it)."""
-    return (
-        Company.objects.filter(pk=company_id, sync_claim_token=token).update(sync_claim_until=_lease_until())
-        == 1
-    )
+    return Company.objects.filter(pk=company_id, sync_claim_token=token).update(sync_claim_until=_lease_until()) == 1
 
 
 def company_sync_release(*, company_id: int, token: str) -> None:
@@ -212,9 +209,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
     with client:
         info = _company_info(client, company)
         if info is None:
-            raise SageError(
-                _("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code}
-            )
+            raise SageError(_("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code})
         fetched: dict[str, tuple[list[dict], set[str]]] = {}
         problems: list[dict] = []
         watermarks = dict(company.pull_watermarks or {})
@@ -230,10 +225,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
                     problems.append({"kind": kind} | problem.as_dict())
                     if problem.code:
                         present.add(problem.code)
-                progress(
-                    _("%(kind)s : %(count)s éléments reçus")
-                    % {"kind": KIND_LABELS[kind], "count": len(items)}
-                )
+                progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
             if since is None:
                 present.update(item["code"] for item in items)
             else:
@@ -311,9 +303,7 @@ def companies_discover(*, connector: Connector, actor) -> list[Company]:
     return created
 
 
-def company_settings_update(
-    *, company: Company, scan_directory: str, purchase_journal_code: str, actor
-) -> Company:
+def company_settings_update(*, company: Company, scan_directory: str, purchase_journal_code: str, actor) -> Company:
     before = {
         "scan_directory": company.scan_directory,
         "purchase_journal_code": company.purchase_journal_code,

@@ -26,9 +26,7 @@ def _selected_companies(request) -> list:
         ids = {int(value) for value in request.POST.getlist("companies")}
     except ValueError:
         raise Http404 from None
-    companies = list(
-        selectors.companies_for_user(request.user).filter(pk__in=ids).select_related("connector")
-    )
+    companies = list(selectors.companies_for_user(request.user).filter(pk__in=ids).select_related("connector"))
     if len(companies) != len(ids):
         raise Http404
     return companies
@@ -71,9 +69,7 @@ def company_pull(request):
         for company in busy:
             messages.info(request, _("%(name)s : mise à jour déjà en cours.") % {"name": company.name})
     if request.htmx:
-        return render(
-            request, "companies/_company_table.html", _rows_context(request) | {"swap_messages": True}
-        )
+        return render(request, "companies/_company_table.html", _rows_context(request) | {"swap_messages": True})
     return redirect("companies:list")
 
 

@@ -202,9 +202,7 @@ PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
 
 # Fernet keys for secrets at rest, newest first (rotation: prepend a new key, run rotate_encryption_key).
-_derived_key = base64.urlsafe_b64encode(
-    hashlib.sha256(("sfd-fernet:" + SECRET_KEY).encode()).digest()
-).decode()
+_derived_key = base64.urlsafe_b64encode(hashlib.sha256(("sfd-fernet:" + SECRET_KEY).encode()).digest()).decode()
 SFD_ENCRYPTION_KEYS = env_list("SFD_ENCRYPTION_KEYS", [_derived_key])
 
 SCAN_ROOT = Path(env_str("SCAN_ROOT", str(VAR_DIR / "scan")))

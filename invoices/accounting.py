@@ -71,8 +71,7 @@ class EntryLine:
             line["tax_code"] = self.tax_code
         if self.analytic:
             line["analytic"] = [
-                {"axis": part.axis, "section": part.section, "amount": f"{part.amount:.2f}"}
-                for part in self.analytic
+                {"axis": part.axis, "section": part.section, "amount": f"{part.amount:.2f}"} for part in self.analytic
             ]
         return line
 
@@ -152,9 +151,7 @@ def vat_breakdown(lines: Iterable[SourceLine], stated_vat: Decimal) -> tuple[lis
         if computed == ZERO:
             continue
         if not account:
-            problems.append(
-                Problem("lines", f"Le code TVA {code} n'a pas de compte de TVA déductible dans Sage.")
-            )
+            problems.append(Problem("lines", f"Le code TVA {code} n'a pas de compte de TVA déductible dans Sage."))
             continue
         vat.append(VatLine(code, rate, account, base, computed, computed))
     computed_total = sum((line.computed for line in vat), ZERO)
@@ -213,7 +210,8 @@ def compute_entry(
         problems.append(
             Problem(
                 "total_ttc",
-                f"Le total TTC ({cents(total_ttc)} €) n'est pas égal à HT + TVA ({cents(total_ht) + cents(total_tva)} €).",
+                f"Le total TTC ({cents(total_ttc)} €) n'est pas égal à HT + TVA"
+                f" ({cents(total_ht) + cents(total_tva)} €).",
             )
         )
     for index, line in enumerate(lines, start=1):
@@ -222,9 +220,7 @@ def compute_entry(
         if not line.tax_code:
             problems.append(Problem(f"lines-{index}-tax_code", f"Ligne {index} : code TVA manquant."))
         if line.amount_ht <= ZERO:
-            problems.append(
-                Problem(f"lines-{index}-amount_ht", f"Ligne {index} : le montant HT doit être positif.")
-            )
+            problems.append(Problem(f"lines-{index}-amount_ht", f"Ligne {index} : le montant HT doit être positif."))
     vat, vat_problems = vat_breakdown(lines, total_tva)
     problems += vat_problems
     if problems:

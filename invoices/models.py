@@ -16,8 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from companies.models import AnalyticSection, Company, Supplier, TaxCode
 from companies.models import Account as LedgerAccount
+from companies.models import AnalyticSection, Company, Supplier, TaxCode
 
 ZERO = Decimal("0.00")
 
@@ -44,9 +44,7 @@ class Invoice(models.Model):
         INVOICE = "invoice", _("facture")
         CREDIT_NOTE = "credit_note", _("avoir")
 
-    company = models.ForeignKey(
-        Company, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("société")
-    )
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("société"))
     supplier = models.ForeignKey(
         Supplier,
         on_delete=models.PROTECT,
@@ -88,12 +86,8 @@ class Invoice(models.Model):
     sage_piece_number = models.CharField(_("n° de pièce Sage"), max_length=40, blank=True)
     integrated_at = models.DateTimeField(null=True, blank=True)
 
-    export_state = models.CharField(
-        max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True
-    )
-    update_state = models.CharField(
-        max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True
-    )
+    export_state = models.CharField(max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True)
+    update_state = models.CharField(max_length=20, choices=ExportState.choices, default=ExportState.NONE, blank=True)
     # When the last send of either notion was attempted (« dernière tentative »).
     last_attempt_at = models.DateTimeField(null=True, blank=True)
 
@@ -116,12 +110,8 @@ class Invoice(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"
-            ),
-            models.Index(
-                fields=["update_state", "company", "invoice_date", "id"], name="invoice_update_list"
-            ),
+            models.Index(fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"),
+            models.Index(fields=["update_state", "company", "invoice_date", "id"], name="invoice_update_list"),
             models.Index(fields=["company", "status", "invoice_date"], name="invoice_company_status"),
         ]
         verbose_name = _("facture")

@@ -120,9 +120,7 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
     for name, value in fields.items():
         setattr(invoice, name, value)
     after_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in lines]
-    changed = (
-        before != {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS} or before_lines != after_lines
-    )
+    changed = before != {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS} or before_lines != after_lines
     if changed:
         invoice.lines.all().delete()
         InvoiceLine.objects.bulk_create(
@@ -162,9 +160,7 @@ def invoice_validate(*, invoice: Invoice, actor) -> Invoice:
     invoice.incomplete_reason = ""
     invoice.export_state = ExportState.TO_EXPORT
     invoice.save(update_fields=["status", "incomplete_reason", "export_state", "updated_at"])
-    invoice_event(
-        invoice=invoice, actor=actor, kind="validated", message=_("Facture validée : écriture à exporter.")
-    )
+    invoice_event(invoice=invoice, actor=actor, kind="validated", message=_("Facture validée : écriture à exporter."))
     return invoice
 
 

@@ -50,9 +50,7 @@ def header_problems(invoice: Invoice, lines: list[InvoiceLine]) -> list[Problem]
         problems.append(Problem("invoice_date", "Date de facture manquante."))
     if invoice.currency != "EUR":
         problems.append(
-            Problem(
-                "currency", f"Devise {invoice.currency} refusée : seules les factures en EUR sont acceptées."
-            )
+            Problem("currency", f"Devise {invoice.currency} refusée : seules les factures en EUR sont acceptées.")
         )
     due = effective_due_date(invoice)
     if due and invoice.invoice_date and due < invoice.invoice_date:
@@ -81,8 +79,7 @@ def entry_for_invoice(invoice: Invoice, lines: list[InvoiceLine] | None = None) 
             due_date=effective_due_date(invoice),
             number=invoice.number,
             label=invoice.label or default_label(invoice),
-            payment_mode=invoice.payment_mode
-            or (invoice.supplier.payment_mode if invoice.supplier_id else ""),
+            payment_mode=invoice.payment_mode or (invoice.supplier.payment_mode if invoice.supplier_id else ""),
             bap=invoice.bap,
             bap_date=invoice.bap_date,
             supplier_code=invoice.supplier.code if invoice.supplier_id else "",

@@ -86,9 +86,7 @@ class SyncRunCompany(models.Model):
     class Meta:
         ordering = ["company__name"]
         default_permissions = ()
-        constraints = [
-            models.UniqueConstraint(fields=["run", "company"], name="one_line_per_company_per_run")
-        ]
+        constraints = [models.UniqueConstraint(fields=["run", "company"], name="one_line_per_company_per_run")]
         indexes = [models.Index(fields=["status", "queued_at"], name="runcompany_status")]
 
     def __str__(self) -> str:
@@ -133,9 +131,7 @@ class SyncItem(models.Model):
         ordering = ["-created_at", "-id"]
         default_permissions = ()
         constraints = [
-            models.UniqueConstraint(
-                fields=["invoice", "kind", "version"], name="one_item_per_invoice_version"
-            ),
+            models.UniqueConstraint(fields=["invoice", "kind", "version"], name="one_item_per_invoice_version"),
         ]
         indexes = [models.Index(fields=["company", "status"], name="syncitem_company_status")]
 
@@ -146,14 +142,10 @@ class SyncItem(models.Model):
 class Anomaly(models.Model):
     """One error raised by Sage FRP 1000 (or by the local pre-check, ``source="sfd"``) for one send."""
 
-    item = models.ForeignKey(
-        SyncItem, null=True, blank=True, on_delete=models.CASCADE, related_name="anomalies"
-    )
+    item = models.ForeignKey(SyncItem, null=True, blank=True, on_delete=models.CASCADE, related_name="anomalies")
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="anomalies")
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="anomalies"
-    )
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="anomalies")
     simulated = models.BooleanField(default=False)
     source = models.CharField(max_length=10, default="sage")  # sage, or sfd for the local pre-check
     code = models.CharField(max_length=40)

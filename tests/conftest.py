@@ -61,9 +61,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("groups skipped for a missing service")
         for service, reason in sorted(_SKIPPED.items()):
             terminalreporter.write_line(f"{SERVICES[service].group}: skipped — {reason}")
-        terminalreporter.write_line(
-            "Set SFD_REQUIRE_SERVICES=1 to make a missing service a failure (as CI does)."
-        )
+        terminalreporter.write_line("Set SFD_REQUIRE_SERVICES=1 to make a missing service a failure (as CI does).")
 
 
 # --- the Sage FRP 1000 stub ----------------------------------------------------------------------------
@@ -105,9 +103,7 @@ def fast_retries(settings):
 def make_company(connector, code: str, name: str | None = None, scan_directory: str = ""):
     from companies.models import Company
 
-    return Company.objects.create(
-        connector=connector, code=code, name=name or code, scan_directory=scan_directory
-    )
+    return Company.objects.create(connector=connector, code=code, name=name or code, scan_directory=scan_directory)
 
 
 @pytest.fixture
@@ -157,9 +153,7 @@ def alice(db):
 
 @pytest.fixture
 def bob(db):
-    return get_user_model().objects.create_user(
-        "bob", "bob@example.com", "bob-password-2026", first_name="Bob"
-    )
+    return get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-2026", first_name="Bob")
 
 
 @pytest.fixture

@@ -66,17 +66,13 @@ def test_it_searches_by_name(client, admin, charlie):
 def test_it_saves_rights_and_companies_and_writes_the_audit_log(client, admin, charlie, connector):
     jno, multi = make_company(connector, "JNO"), make_company(connector, "MULTI")
     client.force_login(admin)
-    response = client.post(
-        URL, _matrix(charlie, perms=["synchro.view_synchronisations"], companies=[jno]), follow=True
-    )
+    response = client.post(URL, _matrix(charlie, perms=["synchro.view_synchronisations"], companies=[jno]), follow=True)
     assert "Droits enregistrés" in response.content.decode()
     assert charlie.has_perm("synchro.view_synchronisations")
     assert list(companies_for_user(charlie)) == [jno]
     event = AuditEvent.objects.get(action="rights.user_changed")
     assert event.actor == admin
-    assert (
-        "charlie" in event.summary and "Visuel Synchronisations" in event.summary and "JNO" in event.summary
-    )
+    assert "charlie" in event.summary and "Visuel Synchronisations" in event.summary and "JNO" in event.summary
     assert "charlie" in client.get(URL).content.decode().split("Journal des modifications")[1]
     client.post(URL, _matrix(charlie, all_companies=True))
     assert set(companies_for_user(charlie)) == {jno, multi}

@@ -35,10 +35,7 @@ def test_first_pull_creates_the_whole_referential(jno):
 
 def test_second_pull_with_no_change_touches_nothing(jno):
     company_referential_pull(company=jno)
-    before = {
-        model: list(model.objects.filter(company=jno).order_by("pk").values())
-        for model in (Supplier, Account)
-    }
+    before = {model: list(model.objects.filter(company=jno).order_by("pk").values()) for model in (Supplier, Account)}
     outcome = company_referential_pull(company=jno)
     full = company_referential_pull(company=jno, full=True)
     for counts in [*outcome.counts.values(), *full.counts.values()]:
@@ -181,9 +178,7 @@ def test_query_count_does_not_grow_with_the_number_of_suppliers(sage, connector,
         company = make_company(connector, code)
         with CaptureQueriesContext(connection) as first:
             outcome = company_referential_pull(company=company)
-        assert (
-            outcome.counts["suppliers"]["created"] == Supplier.objects.filter(company=company).count() > size
-        )
+        assert outcome.counts["suppliers"]["created"] == Supplier.objects.filter(company=company).count() > size
         with CaptureQueriesContext(connection) as second:
             again = company_referential_pull(company=company)
         assert all(c["created"] == c["updated"] == c["deactivated"] == 0 for c in again.counts.values())

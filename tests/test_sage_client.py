@@ -122,9 +122,7 @@ def test_it_iterates_every_page(client):
     pages = list(client.iter_referential("JNO", "suppliers", page_size=10))
     assert len(pages) >= 5
     assert pages[-1].next_cursor is None
-    assert len({item["code"] for page in pages for item in page.items}) == sum(
-        len(page.items) for page in pages
-    )
+    assert len({item["code"] for page in pages for item in page.items}) == sum(len(page.items) for page in pages)
 
 
 def test_malformed_items_are_reported_and_the_rest_lands(sage, client):

@@ -36,9 +36,7 @@ def test_it_filters_by_modified_since(sage):
         "suppliers",
         upsert=[{"code": "F0001", "label": "Renommé", "modified_at": "2026-06-01T10:00:00Z"}],
     )
-    changed = sage.get(
-        "/companies/JNO/suppliers", params={"modified_since": "2026-05-01T00:00:00+02:00"}
-    ).json()
+    changed = sage.get("/companies/JNO/suppliers", params={"modified_since": "2026-05-01T00:00:00+02:00"}).json()
     assert [item["code"] for item in changed["items"]] == ["F0001"]
 
 
@@ -67,10 +65,7 @@ def test_demo_dataset_has_realistic_french_referential(sage):
     assert blocked == ["F0042"]
     for supplier in suppliers:
         assert _luhn_valid(supplier["siren"])
-        assert (
-            supplier["vat_number"]
-            == f"FR{(12 + 3 * (int(supplier['siren']) % 97)) % 97:02d}{supplier['siren']}"
-        )
+        assert supplier["vat_number"] == f"FR{(12 + 3 * (int(supplier['siren']) % 97)) % 97:02d}{supplier['siren']}"
 
 
 def _luhn_valid(number: str) -> bool:
@@ -165,9 +160,7 @@ def _lines_with(**changes):
     ],
 )
 def test_it_rejects_like_the_erp(sage, code, company, overrides):
-    result = sage.post(f"/companies/{company}/entries", {"entries": [_entry("r1", **overrides)]}).json()[
-        "results"
-    ][0]
+    result = sage.post(f"/companies/{company}/entries", {"entries": [_entry("r1", **overrides)]}).json()["results"][0]
     assert result["status"] == "rejected"
     assert code in {error["code"] for error in result["errors"]}
     assert all(error["message"] for error in result["errors"])
@@ -175,9 +168,7 @@ def test_it_rejects_like_the_erp(sage, code, company, overrides):
 
 def test_it_rejects_the_same_key_with_another_payload(sage):
     sage.post("/companies/JNO/entries", {"entries": [_entry("c1")]})
-    result = sage.post("/companies/JNO/entries", {"entries": [_entry("c1", label="Autre")]}).json()[
-        "results"
-    ][0]
+    result = sage.post("/companies/JNO/entries", {"entries": [_entry("c1", label="Autre")]}).json()["results"][0]
     assert result["errors"][0]["code"] == "EXTERNAL_ID_CONFLICT"
 
 
@@ -188,9 +179,7 @@ def test_it_answers_entry_unknown(sage):
 
 
 def test_it_applies_an_update_once(sage):
-    piece = sage.post("/companies/JNO/entries", {"entries": [_entry("u1")]}).json()["results"][0][
-        "piece_number"
-    ]
+    piece = sage.post("/companies/JNO/entries", {"entries": [_entry("u1")]}).json()["results"][0]["piece_number"]
     update = {"update_id": "u1-bap1", "bap": True, "bap_date": "2026-11-20"}
     url = f"{sage.url}/api/v1/companies/JNO/entries/{piece}"
     first = sage.http.patch(url, json=update, headers=sage.auth, timeout=5).json()

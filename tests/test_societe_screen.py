@@ -67,9 +67,7 @@ def test_it_shows_only_the_companies_given_to_the_user(client, bob, demo_compani
     assert html.count('name="companies"') == 1 and "<code>JNO</code>" in html
 
 
-def test_it_pulls_the_ticked_companies(
-    client, accountant, demo_companies, eager, django_capture_on_commit_callbacks
-):
+def test_it_pulls_the_ticked_companies(client, accountant, demo_companies, eager, django_capture_on_commit_callbacks):
     client.force_login(accountant)
     jno, multi = (next(c for c in demo_companies if c.code == code) for code in ("JNO", "MULTI"))
     with django_capture_on_commit_callbacks(execute=True):

@@ -32,9 +32,7 @@ def create_groups(apps, schema_editor):
     for name, rights in RIGHTS.items():
         group, _ = Group.objects.get_or_create(name=name)
         for app_label, codename in rights:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def remove_groups(apps, schema_editor):

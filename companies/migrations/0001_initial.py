@@ -20,9 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code de la société")),
                 ("name", models.CharField(max_length=200, verbose_name="société")),
@@ -93,9 +91,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -122,9 +118,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -151,9 +145,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("all_companies", models.BooleanField(default=False, verbose_name="toutes les sociétés")),
                 ("companies", models.ManyToManyField(blank=True, related_name="+", to="companies.company")),
@@ -175,9 +167,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -204,9 +194,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -232,9 +220,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -272,9 +258,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("code", models.CharField(max_length=40, verbose_name="code")),
                 ("label", models.CharField(max_length=255, verbose_name="libellé")),
@@ -299,15 +283,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="company",
-            constraint=models.UniqueConstraint(
-                fields=("connector", "code"), name="company_code_per_connector"
-            ),
+            constraint=models.UniqueConstraint(fields=("connector", "code"), name="company_code_per_connector"),
         ),
         migrations.AddConstraint(
             model_name="analyticsection",
-            constraint=models.UniqueConstraint(
-                fields=("company", "code"), name="analyticsection_code_per_company"
-            ),
+            constraint=models.UniqueConstraint(fields=("company", "code"), name="analyticsection_code_per_company"),
         ),
         migrations.AddConstraint(
             model_name="account",
@@ -319,9 +299,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="paymentmode",
-            constraint=models.UniqueConstraint(
-                fields=("company", "code"), name="paymentmode_code_per_company"
-            ),
+            constraint=models.UniqueConstraint(fields=("company", "code"), name="paymentmode_code_per_company"),
         ),
         migrations.AddConstraint(
             model_name="supplier",

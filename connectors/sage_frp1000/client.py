@@ -37,9 +37,7 @@ class SageUnavailable(SageError):
     answer, connection reset, 5xx): a write must then be reconciled, never blindly resent.
     """
 
-    def __init__(
-        self, message: str, *, outcome_unknown: bool, retry_after: float | None = None, detail: str = ""
-    ):
+    def __init__(self, message: str, *, outcome_unknown: bool, retry_after: float | None = None, detail: str = ""):
         super().__init__(message, detail=detail)
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
@@ -145,9 +143,7 @@ class SageClient:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
             response.close()
-            raise SageProtocolError(
-                "Réponse de Sage FRP 1000 trop volumineuse.", detail=f"{declared} octets annoncés"
-            )
+            raise SageProtocolError("Réponse de Sage FRP 1000 trop volumineuse.", detail=f"{declared} octets annoncés")
         chunks = []
         size = 0
         while True:
@@ -158,14 +154,10 @@ class SageClient:
             size += len(chunk)
             if size > self.max_response_bytes:
                 response.close()
-                raise SageProtocolError(
-                    "Réponse de Sage FRP 1000 trop volumineuse.", detail=f"> {size} octets"
-                )
+                raise SageProtocolError("Réponse de Sage FRP 1000 trop volumineuse.", detail=f"> {size} octets")
             if time.monotonic() > deadline:
                 response.close()
-                raise SageUnavailable(
-                    "Sage FRP 1000 répond trop lentement (délai dépassé).", outcome_unknown=True
-                )
+                raise SageUnavailable("Sage FRP 1000 répond trop lentement (délai dépassé).", outcome_unknown=True)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -277,9 +269,7 @@ class SageClient:
                 raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (liste « items » absente).")
             cursor = body.get("next_cursor")
             if cursor is not None and (not isinstance(cursor, str) or cursor in seen_cursors):
-                raise SageProtocolError(
-                    "Pagination incohérente de Sage FRP 1000 (curseur invalide ou répété)."
-                )
+                raise SageProtocolError("Pagination incohérente de Sage FRP 1000 (curseur invalide ou répété).")
             if cursor:
                 seen_cursors.add(cursor)
             yield body["items"], cursor
@@ -316,9 +306,7 @@ class SageClient:
                     page.problems.append(ItemProblem(code, str(error)))
                     continue
                 if item["code"] in seen:
-                    page.problems.append(
-                        ItemProblem(item["code"], "code en double dans la réponse de Sage (ignoré)")
-                    )
+                    page.problems.append(ItemProblem(item["code"], "code en double dans la réponse de Sage (ignoré)"))
                     continue
                 seen.add(item["code"])
                 page.items.append(item)
@@ -334,9 +322,7 @@ class SageClient:
                     codes.add(raw["code"].strip())
         return codes
 
-    def post_entries(
-        self, company_code: str, entries: list[dict], *, simulate: bool = False
-    ) -> list[EntryResult]:
+    def post_entries(self, company_code: str, entries: list[dict], *, simulate: bool = False) -> list[EntryResult]:
         body = self._call(
             "POST",
             self._url("companies", company_code, "entries"),
@@ -345,9 +331,7 @@ class SageClient:
         )
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list) or len(results) != len(entries):
-            raise SageUnavailable(
-                "Réponse incomplète de Sage FRP 1000 au lot d'écritures.", outcome_unknown=True
-            )
+            raise SageUnavailable("Réponse incomplète de Sage FRP 1000 au lot d'écritures.", outcome_unknown=True)
         parsed = []
         for sent, result in zip(entries, results, strict=True):
             if not isinstance(result, dict) or result.get("status") not in (
@@ -355,9 +339,7 @@ class SageClient:
                 "duplicate",
                 "rejected",
             ):
-                raise SageUnavailable(
-                    "Réponse illisible de Sage FRP 1000 au lot d'écritures.", outcome_unknown=True
-                )
+                raise SageUnavailable("Réponse illisible de Sage FRP 1000 au lot d'écritures.", outcome_unknown=True)
             if str(result.get("external_id")) != sent["external_id"]:
                 raise SageUnavailable("Réponse de Sage FRP 1000 dans le désordre.", outcome_unknown=True)
             parsed.append(

@@ -33,9 +33,7 @@ def chromium(_require_chromium):
 
 @pytest.fixture
 def page(chromium, live_server, request):
-    context = chromium.new_context(
-        base_url=live_server.url, locale="fr-FR", viewport={"width": 1400, "height": 900}
-    )
+    context = chromium.new_context(base_url=live_server.url, locale="fr-FR", viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []

@@ -22,9 +22,7 @@ def free_port() -> int:
 
 
 class StubProcess:
-    def __init__(
-        self, db_path: Path, port: int | None = None, api_key: str = API_KEY, enable_control: bool = True
-    ):
+    def __init__(self, db_path: Path, port: int | None = None, api_key: str = API_KEY, enable_control: bool = True):
         self.db_path = Path(db_path)
         self.enable_control = enable_control
         self.port = port or free_port()
@@ -106,9 +104,7 @@ class StubProcess:
         self._control("POST", "/referential", json=body)
 
     def generate(self, company: str, *, suppliers: int = 0, accounts: int = 0) -> None:
-        self._control(
-            "POST", "/generate", json={"company": company, "suppliers": suppliers, "accounts": accounts}
-        )
+        self._control("POST", "/generate", json={"company": company, "suppliers": suppliers, "accounts": accounts})
 
     def add_company(self, code: str, **fields) -> None:
         self._control("POST", "/companies", json={"code": code, **fields})

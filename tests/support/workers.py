@@ -30,9 +30,7 @@ def database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(
-        self, queue: str, extra_env: dict | None = None, concurrency: int = 2, log_path: Path | None = None
-    ):
+    def __init__(self, queue: str, extra_env: dict | None = None, concurrency: int = 2, log_path: Path | None = None):
         self.queue = queue
         self.extra_env = extra_env or {}
         self.concurrency = concurrency

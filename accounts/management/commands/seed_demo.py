@@ -41,9 +41,7 @@ class Command(BaseCommand):
     help = "Charge la démonstration : connecteur, les dix sociétés du manuel, utilisateurs, référentiel."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--no-pull", action="store_true", help="ne pas récupérer le référentiel depuis Sage"
-        )
+        parser.add_argument("--no-pull", action="store_true", help="ne pas récupérer le référentiel depuis Sage")
 
     def handle(self, *args, no_pull: bool = False, **options):
         connector, created = Connector.objects.get_or_create(

@@ -12,9 +12,7 @@ class Command(BaseCommand):
     help = "Récupère le référentiel Sage FRP 1000 d'une ou de toutes les sociétés, dans ce processus."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--company", action="append", default=[], metavar="CODE", help="code de la société"
-        )
+        parser.add_argument("--company", action="append", default=[], metavar="CODE", help="code de la société")
         parser.add_argument("--all", action="store_true", help="toutes les sociétés actives")
         parser.add_argument("--full", action="store_true", help="tout relire, pas seulement ce qui a changé")
 

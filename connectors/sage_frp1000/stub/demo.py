@@ -213,21 +213,17 @@ def referential_for(company: DemoCompany) -> dict[str, list[dict]]:
 
     return {
         "accounts": [
-            base(code, label, code not in INACTIVE_ACCOUNTS) | {"nature": nature}
-            for code, label, nature in ACCOUNTS
+            base(code, label, code not in INACTIVE_ACCOUNTS) | {"nature": nature} for code, label, nature in ACCOUNTS
         ],
         "suppliers": suppliers_for(company.code),
         "journals": [
-            base(code, label, code not in company.inactive_journals) | {"type": kind}
-            for code, label, kind in JOURNALS
+            base(code, label, code not in company.inactive_journals) | {"type": kind} for code, label, kind in JOURNALS
         ],
         "tax-codes": [
             base(code, label) | {"rate": rate, "deductible_account": account}
             for code, label, rate, account in TAX_CODES
         ],
-        "analytic-sections": [
-            base(code, label) | {"axis": ANALYTIC_AXIS} for code, label in ANALYTIC_SECTIONS
-        ],
+        "analytic-sections": [base(code, label) | {"axis": ANALYTIC_AXIS} for code, label in ANALYTIC_SECTIONS],
         "payment-modes": [base(code, label) for code, label in PAYMENT_MODES],
     }
 

@@ -57,20 +57,14 @@ def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
 
     journal = ref("journals", entry.get("journal"))
     if journal is None:
-        errors.append(
-            _error("JOURNAL_UNKNOWN", "journal", f"Le journal {entry.get('journal')} n'existe pas.")
-        )
+        errors.append(_error("JOURNAL_UNKNOWN", "journal", f"Le journal {entry.get('journal')} n'existe pas."))
     elif not journal.get("active", True):
-        errors.append(
-            _error("JOURNAL_INACTIVE", "journal", f"Le journal {entry.get('journal')} est inactif.")
-        )
+        errors.append(_error("JOURNAL_INACTIVE", "journal", f"Le journal {entry.get('journal')} est inactif."))
 
     date = _date(entry.get("date"), "date", errors)
     due = _date(entry.get("due_date"), "due_date", errors) if entry.get("due_date") else None
     if date and company.get("closed_until") and date <= dt.date.fromisoformat(company["closed_until"]):
-        errors.append(
-            _error("PERIOD_CLOSED", "date", f"La période est clôturée jusqu'au {company['closed_until']}.")
-        )
+        errors.append(_error("PERIOD_CLOSED", "date", f"La période est clôturée jusqu'au {company['closed_until']}."))
     if date and due and due < date:
         errors.append(_error("DUE_DATE_BEFORE_DATE", "due_date", "L'échéance précède la date de la pièce."))
 
@@ -94,57 +88,41 @@ def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
         account = ref("accounts", line.get("account"))
         if account is None:
             errors.append(
-                _error(
-                    "ACCOUNT_UNKNOWN", f"{prefix}.account", f"Le compte {line.get('account')} n'existe pas."
-                )
+                _error("ACCOUNT_UNKNOWN", f"{prefix}.account", f"Le compte {line.get('account')} n'existe pas.")
             )
         elif not account.get("active", True):
             errors.append(
-                _error(
-                    "ACCOUNT_INACTIVE", f"{prefix}.account", f"Le compte {line.get('account')} est inactif."
-                )
+                _error("ACCOUNT_INACTIVE", f"{prefix}.account", f"Le compte {line.get('account')} est inactif.")
             )
         if line.get("supplier"):
             supplier_code = line["supplier"]
             supplier = ref("suppliers", line["supplier"])
             if supplier is None:
                 errors.append(
-                    _error(
-                        "SUPPLIER_UNKNOWN", f"{prefix}.supplier", f"Le tiers {line['supplier']} n'existe pas."
-                    )
+                    _error("SUPPLIER_UNKNOWN", f"{prefix}.supplier", f"Le tiers {line['supplier']} n'existe pas.")
                 )
             elif supplier.get("blocked") or not supplier.get("active", True):
                 errors.append(
-                    _error(
-                        "SUPPLIER_BLOCKED", f"{prefix}.supplier", f"Le tiers {line['supplier']} est bloqué."
-                    )
+                    _error("SUPPLIER_BLOCKED", f"{prefix}.supplier", f"Le tiers {line['supplier']} est bloqué.")
                 )
         if line.get("tax_code") and ref("tax-codes", line["tax_code"]) is None:
             errors.append(
-                _error(
-                    "TAX_CODE_UNKNOWN", f"{prefix}.tax_code", f"Le code TVA {line['tax_code']} n'existe pas."
-                )
+                _error("TAX_CODE_UNKNOWN", f"{prefix}.tax_code", f"Le code TVA {line['tax_code']} n'existe pas.")
             )
         if len(line.get("label") or "") > LABEL_MAX:
-            errors.append(
-                _error("LABEL_TOO_LONG", f"{prefix}.label", f"Libellé de ligne trop long (> {LABEL_MAX}).")
-            )
+            errors.append(_error("LABEL_TOO_LONG", f"{prefix}.label", f"Libellé de ligne trop long (> {LABEL_MAX})."))
         debit = _amount(line.get("debit", "0.00"), f"{prefix}.debit", errors)
         credit = _amount(line.get("credit", "0.00"), f"{prefix}.credit", errors)
         if debit is not None and credit is not None:
             if debit and credit:
-                errors.append(
-                    _error("AMOUNT_INVALID", prefix, "Une ligne est au débit ou au crédit, pas les deux.")
-                )
+                errors.append(_error("AMOUNT_INVALID", prefix, "Une ligne est au débit ou au crédit, pas les deux."))
             total_debit += debit
             total_credit += credit
         analytic = line.get("analytic") or []
         is_expense = str(line.get("account", "")).startswith("6")
         if company.get("analytic_required") and is_expense and not analytic:
             errors.append(
-                _error(
-                    "ANALYTIC_REQUIRED", f"{prefix}.analytic", "La ventilation analytique est obligatoire."
-                )
+                _error("ANALYTIC_REQUIRED", f"{prefix}.analytic", "La ventilation analytique est obligatoire.")
             )
         for position, part in enumerate(analytic):
             section = ref("analytic-sections", part.get("section") if isinstance(part, dict) else None)
@@ -159,9 +137,7 @@ def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
                 )
     if total_debit != total_credit:
         errors.append(
-            _error(
-                "UNBALANCED", "lines", f"Écriture déséquilibrée : débit {total_debit}, crédit {total_credit}."
-            )
+            _error("UNBALANCED", "lines", f"Écriture déséquilibrée : débit {total_debit}, crédit {total_credit}.")
         )
 
     reference = entry.get("piece_reference")

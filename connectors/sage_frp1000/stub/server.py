@@ -209,14 +209,10 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "status":
             status = int(fault.get("status", 500))
             headers = {"Retry-After": fault["retry_after"]} if fault.get("retry_after") is not None else None
-            self._send_json(
-                status, {"errors": [{"code": "SERVER_ERROR", "message": "Erreur interne."}]}, headers
-            )
+            self._send_json(status, {"errors": [{"code": "SERVER_ERROR", "message": "Erreur interne."}]}, headers)
             return True
         if kind == "html":
-            page = (
-                b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
-            )
+            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
             self._send_raw(int(fault.get("status", 502)), page, "text/html")
             return True
         if kind == "malformed":
@@ -302,9 +298,7 @@ class Handler(BaseHTTPRequestHandler):
                 since = normalise_timestamp(query["modified_since"])
             except ValueError as exc:
                 raise HttpError(400, "DATE_INVALID", "Paramètre modified_since invalide.") from exc
-        items, last = self.server.store.list_items(
-            company, kind, after=after, limit=limit, modified_since=since
-        )
+        items, last = self.server.store.list_items(company, kind, after=after, limit=limit, modified_since=since)
         return {"items": items, "next_cursor": _encode_cursor(last)}
 
     def _post_entries(self, company: dict, body) -> dict:
@@ -327,9 +321,7 @@ class Handler(BaseHTTPRequestHandler):
             return {
                 "external_id": entry.get("external_id") if isinstance(entry, dict) else None,
                 "status": "rejected",
-                "errors": [
-                    {"code": "ENTRY_INVALID", "field": "external_id", "message": "Clé externe absente."}
-                ],
+                "errors": [{"code": "ENTRY_INVALID", "field": "external_id", "message": "Clé externe absente."}],
             }
         external_id = str(entry["external_id"])
         digest = payload_hash(entry)
@@ -359,9 +351,7 @@ class Handler(BaseHTTPRequestHandler):
             return {"external_id": external_id, "status": "accepted", "piece_number": None, "simulated": True}
         year = str(entry["date"])[:4]
         piece = store.next_piece_number(db, company["code"], str(entry["journal"]), year)
-        store.insert_entry(
-            db, company["code"], piece, entry, digest, booked_at=dt.datetime.now(dt.UTC).isoformat()
-        )
+        store.insert_entry(db, company["code"], piece, entry, digest, booked_at=dt.datetime.now(dt.UTC).isoformat())
         return {"external_id": external_id, "status": "accepted", "piece_number": piece}
 
     def _get_entry(self, company: str, external_id: str) -> tuple[int, dict]:

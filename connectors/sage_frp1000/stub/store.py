@@ -166,9 +166,7 @@ class Store:
             ],
         }
         piece = self.next_piece_number(db, company, "ACH", booked["date"][:4])
-        self.insert_entry(
-            db, company, piece, payload, "prebooked", booked_at=booked["date"] + "T09:00:00+00:00"
-        )
+        self.insert_entry(db, company, piece, payload, "prebooked", booked_at=booked["date"] + "T09:00:00+00:00")
 
     # --- companies and referential ------------------------------------------------------------------
 
@@ -212,9 +210,7 @@ class Store:
         items = [json.loads(row["data"]) for row in rows]
         return items, (rows[-1]["code"] if has_more else None)
 
-    def list_codes(
-        self, company: str, kind: str, *, after: str | None, limit: int
-    ) -> tuple[list[str], str | None]:
+    def list_codes(self, company: str, kind: str, *, after: str | None, limit: int) -> tuple[list[str], str | None]:
         sql = "SELECT code FROM referential WHERE company = ? AND kind = ?"
         params: list = [company, kind]
         if after is not None:
@@ -244,12 +240,8 @@ class Store:
 
     def _upsert_items(self, db: sqlite3.Connection, company: str, kind: str, items: list[dict]) -> None:
         db.executemany(
-            "INSERT OR REPLACE INTO referential (company, kind, code, modified_at, data)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [
-                (company, kind, str(item.get("code")), _sortable_modified(item), json.dumps(item))
-                for item in items
-            ],
+            "INSERT OR REPLACE INTO referential (company, kind, code, modified_at, data) VALUES (?, ?, ?, ?, ?)",
+            [(company, kind, str(item.get("code")), _sortable_modified(item), json.dumps(item)) for item in items],
         )
 
     def delete_items(self, company: str, kind: str, codes: list[str]) -> None:
@@ -301,17 +293,13 @@ class Store:
             ),
         )
 
-    def entry_by_external_id(
-        self, db: sqlite3.Connection, company: str, external_id: str
-    ) -> sqlite3.Row | None:
+    def entry_by_external_id(self, db: sqlite3.Connection, company: str, external_id: str) -> sqlite3.Row | None:
         return db.execute(
             "SELECT * FROM entries WHERE company = ? AND external_id = ?", (company, external_id)
         ).fetchone()
 
     def entry_by_piece(self, db: sqlite3.Connection, company: str, piece: str) -> sqlite3.Row | None:
-        return db.execute(
-            "SELECT * FROM entries WHERE company = ? AND piece_number = ?", (company, piece)
-        ).fetchone()
+        return db.execute("SELECT * FROM entries WHERE company = ? AND piece_number = ?", (company, piece)).fetchone()
 
     def booked_for_reference(
         self, db: sqlite3.Connection, company: str, supplier: str, reference: str
