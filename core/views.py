@@ -1,11 +1,30 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
+
+from config.celery import app as celery_app
+
+from .models import Heartbeat
+
+logger = logging.getLogger(__name__)
+
+# The probe must answer well within a container health check's timeout, whatever is down.
+CHECK_TIMEOUT_SECONDS = 2.0
+# The tick runs every minute: three missed ticks mean beat (or every worker) is gone.
+BEAT_STALE_AFTER = timedelta(minutes=3)
 
 
 @require_GET
@@ -14,18 +33,93 @@ def home(request):
     return render(request, "core/home.html")
 
 
-@never_cache
-@require_GET
-def healthz(request):
-    """Liveness and readiness, as JSON, with no secret in it."""
-    checks = {}
+def _guarded(name: str, check: Callable[..., dict], *args) -> dict:
+    """Run one check; a failure is reported by its exception's class only (messages may name hosts)."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = {"ok": True}
+        return check(*args)
     except Exception as exc:  # the probe must answer, whatever broke
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
-    healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503
-    )
+        logger.warning("healthz: the %s check failed", name, exc_info=True)
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"ok": True}
+
+
+def _broker() -> dict:
+    if celery_app.conf.broker_url.startswith("filesystem://"):
+        folder = celery_app.conf.broker_transport_options.get("data_folder_in", "")
+        if folder and Path(folder).is_dir():
+            return {"ok": True}
+        return {"ok": False, "error": "dossier de la file Celery absent"}
+    timeouts = {"socket_connect_timeout": CHECK_TIMEOUT_SECONDS, "socket_timeout": CHECK_TIMEOUT_SECONDS}
+    with celery_app.connection_for_write(connect_timeout=CHECK_TIMEOUT_SECONDS, transport_options=timeouts) as broker:
+        broker.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT_SECONDS)
+    return {"ok": True}
+
+
+def _beat(required: bool) -> dict:
+    heartbeat = Heartbeat.objects.filter(name="beat").first()
+    if heartbeat is None:
+        return {"ok": False, "required": required, "error": "aucun battement de beat enregistré"}
+    age = timezone.now() - heartbeat.at
+    result = {
+        "ok": age < BEAT_STALE_AFTER,
+        "required": required,
+        "last_tick": heartbeat.at.isoformat(),
+        "age_seconds": int(age.total_seconds()),
+    }
+    if not result["ok"]:
+        result["error"] = "dernier battement de beat trop ancien"
+    return result
+
+
+def _sage_health(url: str, api_key: str) -> dict:
+    from connectors.sage_frp1000.client import SageClient, SageError
+
+    try:
+        with SageClient(url, api_key, timeout=CHECK_TIMEOUT_SECONDS, retries=0, max_response_bytes=64 * 1024) as client:
+            client.health()
+    except SageError as error:
+        # SageError.message is short, French and free of the URL and the key; its detail is not.
+        return {"ok": False, "error": error.message}
+    return {"ok": True}
+
+
+def _sage(pool: ThreadPoolExecutor) -> dict:
+    from connectors.crypto import SecretUnreadable
+    from connectors.models import Connector
+
+    results: dict[str, dict] = {}
+    pending = {}
+    for connector in Connector.objects.all():
+        try:
+            api_key = connector.decrypted_api_key()
+        except SecretUnreadable as error:
+            results[connector.name] = {"ok": False, "error": str(error)}
+            continue
+        pending[connector.name] = pool.submit(_guarded, "sage", _sage_health, connector.url, api_key)
+    results |= {name: future.result() for name, future in pending.items()}
+    return {"ok": all(result["ok"] for result in results.values()), "connectors": results}
+
+
+@never_cache
+@require_safe
+def healthz(request):
+    """Readiness as JSON for probes and operators, without authentication and with no secret in it.
+
+    The network checks (broker, each Sage server) run side by side, so that the answer comes within about
+    one timeout even when several of them hang.
+    """
+    require_beat = getattr(settings, "HEALTHZ_REQUIRE_BEAT", False)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        broker = pool.submit(_guarded, "broker", _broker)
+        database = _guarded("database", _database)
+        beat = _guarded("beat", _beat, require_beat)
+        sage = _guarded("sage", _sage, pool)
+        checks = {"database": database, "broker": broker.result(), "beat": beat, "sage": sage}
+    beat.setdefault("required", require_beat)
+    healthy = all(check["ok"] for check in checks.values() if check.get("required", True))
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
