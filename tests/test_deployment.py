@@ -20,7 +20,6 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from connectors.models import Connector
 from core.logging import JsonFormatter, sync_logger
 from core.models import Heartbeat
@@ -316,12 +315,10 @@ def test_healthz_reports_a_refused_key_or_an_unreadable_one(client, connector, s
 
 
 @pytest.fixture
-def unreachable_broker():
+def unreachable_broker(monkeypatch):
     """Point the Celery app at a port where nothing listens: the broker is really down for the app."""
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    yield
-    celery_app.conf.broker_url = previous
+    # Celery reads this variable before its configuration, so it wins over CELERY_BROKER_URL of settings.
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_healthz_is_unhealthy_when_the_broker_is_down(client, connector, unreachable_broker):
