@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/", include(auth_urlpatterns)),
     path("administration/droits/", include("accounts.urls")),
     path("administration/societes/", include("companies.urls")),
+    path("factures/", include("invoices.urls")),
 ]

@@ -173,7 +173,10 @@ def vat_breakdown(lines: Iterable[SourceLine], stated_vat: Decimal) -> tuple[lis
                 adjusted.tax_code, adjusted.rate, adjusted.account, adjusted.base, adjusted.computed,
                 adjusted.computed + difference,
             )  # fmt: skip
-    return vat, problems
+    if any(line.amount < ZERO for line in vat):
+        problems.append(Problem("total_tva", "Le total TVA de la facture est incohérent avec ses lignes."))
+    # A rate whose VAT the invoice rounded down to nothing has no line.
+    return [line for line in vat if line.amount], problems
 
 
 def compute_entry(

@@ -14,7 +14,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from companies.services import company_referential_pull
 from tests.conftest import give_companies, grant, make_company
+from tests.support.invoices import make_invoice
 
 
 @dataclass
@@ -39,6 +41,10 @@ def company_pk(world: World, which: str) -> dict:
     return {"pk": getattr(world, which)["company"].pk}
 
 
+def invoice_pk(world: World, which: str) -> dict:
+    return {"pk": getattr(world, which)["invoice"].pk}
+
+
 SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
@@ -54,6 +60,11 @@ SPECS: dict[str, Spec] = {
     "companies:discover": Spec(perm="companies.update_companies", methods=("POST",)),
     "companies:detail": Spec(perm="companies.update_companies", methods=("GET", "POST"), kwargs=company_pk),
     "companies:status": Spec(perm="companies.update_companies", kwargs=company_pk),
+    "invoices:list": Spec(perm="invoices.view_invoices"),
+    "invoices:detail": Spec(perm="invoices.view_invoices", kwargs=invoice_pk),
+    "invoices:validate": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=invoice_pk),
+    "invoices:bap": Spec(perm="invoices.give_bap", methods=("POST",), kwargs=invoice_pk),
+    "invoices:import": Spec(perm="invoices.edit_invoices", methods=("POST",)),
 }
 
 
@@ -81,9 +92,14 @@ def test_every_url_has_a_decision():
 @pytest.fixture
 def world(connector, bob, charlie):
     own, other = make_company(connector, "JNO"), make_company(connector, "MULTI")
+    for company in (own, other):
+        company_referential_pull(company=company)
     give_companies(bob, own)
     give_companies(charlie, own)
-    return World(own={"company": own}, other={"company": other})
+    return World(
+        own={"company": own, "invoice": make_invoice(own)},
+        other={"company": other, "invoice": make_invoice(other, analytic="ADM")},
+    )
 
 
 def _call(client: Client, method: str, url: str, data: dict | None):

@@ -46,3 +46,21 @@
   document.addEventListener("DOMContentLoaded", function () { paintProgress(document); });
   document.addEventListener("htmx:afterSwap", function (event) { paintProgress(event.target); });
 })();
+
+// « Ajouter une ligne »: clone the formset's empty form from its <template>.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-add-line]");
+    if (!button) return;
+    var prefix = button.getAttribute("data-prefix");
+    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+    var template = document.getElementById("empty-line");
+    var body = document.querySelector("[data-formset-body]");
+    if (!total || !template || !body) return;
+    var index = Number(total.value);
+    var html = template.innerHTML.replace(/__prefix__/g, String(index));
+    body.insertAdjacentHTML("beforeend", html);
+    total.value = String(index + 1);
+  });
+})();

@@ -1,0 +1,176 @@
+"""« Factures »: the supplier invoices, where accountants correct what Sage rejected (never in the ERP)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from companies.selectors import companies_for_user
+
+from . import selectors, services
+from .accounting import EntryError
+from .forms import InvoiceFilterForm, InvoiceForm, LineFormSet
+from .validation import entry_for_invoice, invoice_problems
+
+VIEW = "invoices.view_invoices"
+EDIT = "invoices.edit_invoices"
+BAP = "invoices.give_bap"
+PAGE_SIZE = 50
+
+
+@require_GET
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def invoice_list(request):
+    form = InvoiceFilterForm(request.GET or None, companies=companies_for_user(request.user))
+    filters = form.cleaned_data if form.is_valid() else {}
+    invoices = selectors.invoice_list(request.user, filters=filters)
+    page = Paginator(invoices, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "invoices/invoice_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "can_import": request.user.has_perm(EDIT)},
+    )
+
+
+def _entry_context(invoice, lines=None) -> dict:
+    try:
+        return {"entry": entry_for_invoice(invoice, lines), "entry_problems": []}
+    except EntryError as error:
+        return {"entry": None, "entry_problems": error.problems}
+
+
+def _attach_problems(form, formset, problems) -> None:
+    """Validation problems of the entry, next to the fields they are about."""
+    for problem in problems:
+        if problem.field.startswith("lines-"):
+            _, index, field = problem.field.split("-", 2)
+            forms_ = [f for f in formset.forms if f.instance.pk or f.has_changed()]
+            position = int(index) - 1
+            if 0 <= position < len(forms_) and field in forms_[position].fields:
+                forms_[position].add_error(field, problem.message)
+                continue
+        if problem.field in form.fields:
+            form.add_error(problem.field, problem.message)
+        else:
+            form.add_error(None, problem.message)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def invoice_detail(request, pk: int):
+    invoice = selectors.invoice_for_user(request.user, pk)
+    locked = services.invoice_locked_reason(invoice)
+    can_edit = request.user.has_perm(EDIT) and not locked
+    form = InvoiceForm(request.POST or None, instance=invoice)
+    formset = LineFormSet(request.POST or None, instance=invoice, prefix="lines")
+    if request.method == "POST":
+        if not request.user.has_perm(EDIT):
+            raise PermissionDenied
+        if locked:
+            messages.error(request, locked)
+            return redirect("invoices:detail", pk=invoice.pk)
+        if form.is_valid() and formset.is_valid():
+            try:
+                with transaction.atomic():
+                    invoice = services.invoice_update(
+                        invoice=invoice, fields=form.accounting_fields(), lines=formset.line_data(), actor=request.user
+                    )
+                    if "validate" in request.POST:
+                        services.invoice_validate(invoice=invoice, actor=request.user)
+            except services.InvoiceInvalid as invalid:
+                invoice.refresh_from_db()
+                form = InvoiceForm(request.POST, instance=invoice)
+                formset = LineFormSet(request.POST, instance=invoice, prefix="lines")
+                form.is_valid() and formset.is_valid()
+                _attach_problems(form, formset, invalid.problems)
+                messages.error(request, _("La facture ne peut pas être validée : corrigez les champs signalés."))
+            except services.InvoiceLocked as error:
+                messages.error(request, str(error))
+                return redirect("invoices:detail", pk=invoice.pk)
+            else:
+                if "validate" in request.POST:
+                    messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
+                else:
+                    messages.success(request, _("Facture enregistrée."))
+                return redirect("invoices:detail", pk=invoice.pk)
+    if not can_edit:
+        for field in form.fields.values():
+            field.disabled = True
+        for line_form in formset.forms:
+            for field in line_form.fields.values():
+                field.disabled = True
+    context = {
+        "invoice": invoice,
+        "form": form,
+        "formset": formset,
+        "locked": locked,
+        "can_edit": can_edit,
+        "can_bap": request.user.has_perm(BAP),
+        "problems": invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else [],
+        **_entry_context(invoice),
+        **selectors.invoice_history(invoice),
+    }
+    return render(request, "invoices/invoice_detail.html", context)
+
+
+@require_POST
+@login_required
+@permission_required(EDIT, raise_exception=True)
+def invoice_validate(request, pk: int):
+    invoice = selectors.invoice_for_user(request.user, pk)
+    try:
+        services.invoice_validate(invoice=invoice, actor=request.user)
+    except services.InvoiceInvalid as invalid:
+        messages.error(request, _("La facture ne peut pas être validée : %(why)s") % {"why": invalid})
+    except services.InvoiceLocked as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Facture validée : l'écriture est à exporter."))
+    return redirect("invoices:detail", pk=invoice.pk)
+
+
+@require_POST
+@login_required
+@permission_required(BAP, raise_exception=True)
+def invoice_bap(request, pk: int):
+    invoice = selectors.invoice_for_user(request.user, pk)
+    give = request.POST.get("bap") == "1"
+    invoice = services.invoice_set_bap(invoice=invoice, bap=give, actor=request.user)
+    if invoice.is_integrated:
+        messages.success(request, _("BAP enregistré : la mise à jour sera envoyée à Sage FRP 1000 au prochain export."))
+    else:
+        messages.success(request, _("Bon à payer donné.") if give else _("Bon à payer retiré."))
+    return redirect("invoices:detail", pk=invoice.pk)
+
+
+@require_POST
+@login_required
+@permission_required(EDIT, raise_exception=True)
+def invoices_import(request):
+    """« Importer »: read the new files of the scan folders of the user's companies, in the workers."""
+    from .tasks import intake_company_task
+
+    companies = list(companies_for_user(request.user).filter(active=True).exclude(scan_directory=""))
+    for company in companies:
+        intake_company_task.delay_on_commit(company.pk)
+    if companies:
+        messages.success(
+            request,
+            _(
+                "Import lancé pour %(count)d répertoire(s) de scan : les factures apparaissent dans la liste au fil de l'eau."
+            )
+            % {"count": len(companies)},
+        )
+    else:
+        messages.warning(request, _("Aucune de vos sociétés n'a de répertoire de scan."))
+    return redirect("invoices:list")
