@@ -1,0 +1,233 @@
+"""Reading Factur-X / UBL / CII files, and refusing what is broken or hostile, with French reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import facturx
+import pytest
+from pypdf import PdfWriter
+
+from connectors.sage_frp1000.stub import demo
+from invoices.einvoice import MAX_BYTES, EInvoiceError, parse_einvoice
+from invoices.samples import build_samples, samples_for_company
+from invoices.samples.build_samples import cii_xml, facturx_pdf, invoice_data, minimal_pdf, seller, ubl_xml
+
+FIXTURES = Path(__file__).parent / "fixtures" / "invoices"
+PASSWD_MARKERS = ("root:", "/bin/", "nologin")
+SELLER = seller("Fournitures Petit SAS", siren="942904814", vat="FR66942904814")
+
+
+def data(**overrides) -> dict:
+    fields = {
+        "number": "FA-1",
+        "seller": SELLER,
+        "buyer": "JNO",
+        "issue_date": dt.date(2026, 11, 2),
+        "due_date": dt.date(2026, 12, 2),
+        "lines": [("Papier", "100.00", "20.00")],
+    }
+    return invoice_data(**(fields | overrides))
+
+
+def refused(content: bytes, name: str = "facture.xml") -> str:
+    with pytest.raises(EInvoiceError) as error:
+        parse_einvoice(content, name)
+    return str(error.value)
+
+
+# --- the three formats -------------------------------------------------------------------------------
+
+
+def test_factur_x_pdf_is_read_from_its_embedded_cii():
+    invoice = parse_einvoice(facturx_pdf(data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "10.00")])))
+    assert invoice.source_format == "facturx"
+    assert (invoice.number, invoice.credit_note, invoice.currency) == ("FA-1", False, "EUR")
+    assert (invoice.issue_date, invoice.due_date) == (dt.date(2026, 11, 2), dt.date(2026, 12, 2))
+    assert (invoice.seller_name, invoice.seller_siren, invoice.seller_vat) == (
+        "Fournitures Petit SAS",
+        "942904814",
+        "FR66942904814",
+    )
+    assert (invoice.total_ht, invoice.total_tva, invoice.total_ttc) == (
+        Decimal("150.00"),
+        Decimal("25.00"),
+        Decimal("175.00"),
+    )
+    assert [(line.label, line.amount_ht, line.vat_rate) for line in invoice.lines] == [
+        ("Papier", Decimal("100.00"), Decimal("20.00")),
+        ("Livres", Decimal("50.00"), Decimal("10.00")),
+    ]
+
+
+def test_ubl_invoice_and_credit_note():
+    invoice = parse_einvoice(ubl_xml(data()))
+    assert (invoice.source_format, invoice.number, invoice.credit_note) == ("ubl", "FA-1", False)
+    assert invoice.total_ttc == Decimal("120.00")
+    credit_note = ubl_xml(data(type_code="381"))
+    assert b"<CreditNote" in credit_note
+    assert parse_einvoice(credit_note).credit_note is True
+
+
+def test_cii_xml_invoice_and_credit_note():
+    invoice = parse_einvoice(cii_xml(data()))
+    assert (invoice.source_format, invoice.credit_note) == ("cii", False)
+    assert parse_einvoice(cii_xml(data(type_code="381"))).credit_note is True
+
+
+def test_siren_comes_from_a_siret_and_vat_alone_is_kept():
+    with_siret = seller("Fournitures Petit SAS", vat="FR66942904814") | {"legal_identifier": "94290481400027"}
+    assert parse_einvoice(cii_xml(data(seller=with_siret))).seller_siren == "942904814"
+    vat_only = parse_einvoice(ubl_xml(data(seller=seller("Voyages David SASU", vat="fr 38 333488369"))))
+    assert (vat_only.seller_siren, vat_only.seller_vat) == ("", "FR38333488369")
+    assert vat_only.seller_label == "TVA FR38333488369 (Voyages David SASU)"
+
+
+def test_a_profile_without_lines_gets_one_line_per_vat_rate():
+    basic_wl = data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "5.50")])
+    xml = facturx.generate_cii_xml(basic_wl, level="basicwl", check_schematron=False)
+    invoice = parse_einvoice(xml)
+    assert [(line.label, line.amount_ht, line.vat_rate) for line in invoice.lines] == [
+        ("Base TVA 5,5 %", Decimal("50.00"), Decimal("5.50")),
+        ("Base TVA 20 %", Decimal("100.00"), Decimal("20.00")),
+    ]
+
+
+def test_document_level_charges_and_allowances_become_lines():
+    content = data(lines=[("Papier", "100.00", "20.00")])
+    content["BG-21"] = [{"amount": "10.00", "reason": "Port", "vat_category_code": "S", "vat_rate": "20.00"}]
+    content["BG-20"] = [{"amount": "5.00", "reason": "Fidélité", "vat_category_code": "S", "vat_rate": "20.00"}]
+    content |= {"BT-108": "10.00", "BT-107": "5.00", "BT-109": "105.00", "BT-110": "21.00", "BT-112": "126.00"}
+    content["BT-115"] = "126.00"
+    content["BG-23"][0] |= {"BT-116": "105.00", "BT-117": "21.00"}
+    invoice = parse_einvoice(cii_xml(content))
+    assert [(line.label, line.amount_ht) for line in invoice.lines] == [
+        ("Papier", Decimal("100.00")),
+        ("Frais Port", Decimal("10.00")),
+        ("Remise Fidélité", Decimal("-5.00")),
+    ]
+
+
+# --- the samples shipped for the demo ---------------------------------------------------------------
+
+
+def test_samples_parse_and_their_sellers_are_suppliers_of_the_demo_referential():
+    referential = {code: {s["siren"]: s for s in demo.suppliers_for(code)} for code in ("JNO", "MULTI")}
+    by_vat = {code: {s["vat_number"]: s for s in demo.suppliers_for(code)} for code in ("JNO", "MULTI")}
+    formats = set()
+    for code, name, syntax, _content in build_samples.samples():
+        path = build_samples.HERE / code / name
+        assert path in samples_for_company(code)
+        invoice = parse_einvoice(path.read_bytes(), name)
+        formats.add(invoice.source_format)
+        assert invoice.source_format == syntax
+        if invoice.seller_siren == build_samples.UNKNOWN["legal_identifier"]:
+            assert invoice.seller_siren not in referential[code]
+            continue
+        supplier = referential[code].get(invoice.seller_siren) or by_vat[code][invoice.seller_vat]
+        assert supplier["label"] == invoice.seller_name
+        assert supplier["vat_number"] == invoice.seller_vat
+    assert formats == {"facturx", "ubl", "cii"}
+
+
+def test_samples_for_company():
+    assert [path.name for path in samples_for_company("MULTI")] == ["FA-2026-1201.xml", "FA-2026-1202.pdf"]
+    assert len(samples_for_company("JNO")) == 6
+    assert samples_for_company("S4") == []
+    assert samples_for_company("..") == []
+    assert samples_for_company("") == []
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+
+def test_pdf_without_xml_is_refused():
+    reason = refused(minimal_pdf(["Facture papier scannée"]), "scan.pdf")
+    assert reason.startswith("PDF sans facture électronique : il ne contient aucun XML Factur-X.")
+
+
+def test_truncated_pdf_is_refused():
+    pdf = facturx_pdf(data())
+    assert refused(pdf[: len(pdf) // 3], "coupé.pdf").startswith("PDF illisible ou endommagé : ")
+
+
+def test_truncated_xml_is_refused():
+    xml = cii_xml(data())
+    assert refused(xml[: len(xml) // 2]).startswith("XML illisible (tronqué ou mal formé)")
+
+
+def test_billion_laughs_is_refused_at_once():
+    started = time.monotonic()
+    reason = refused((FIXTURES / "billion-laughs.xml").read_bytes())
+    assert time.monotonic() - started < 1
+    assert "DOCTYPE" in reason and "lol" not in reason
+
+
+def test_external_entity_is_never_resolved():
+    reason = refused((FIXTURES / "xxe-etc-passwd.xml").read_bytes())
+    assert "DOCTYPE" in reason
+    assert not any(marker in reason for marker in PASSWD_MARKERS)
+
+
+def test_doctype_in_utf16_is_refused_too(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-7f3a")
+    xml = f'<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]><r>&x;</r>'
+    reason = refused(xml.encode("utf-16"))
+    assert "DOCTYPE" in reason and "SECRET" not in reason
+
+
+def test_hostile_xml_inside_a_pdf_is_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-9b1c")
+    hostile = cii_xml(data()).replace(
+        b"<rsm:CrossIndustryInvoice",
+        f'<!DOCTYPE rsm:CrossIndustryInvoice [<!ENTITY x SYSTEM "file://{secret}">]>\n<rsm:CrossIndustryInvoice'.encode(),
+        1,
+    )
+    hostile = hostile.replace(b"<ram:Name>Fournitures Petit SAS</ram:Name>", b"<ram:Name>&x;</ram:Name>")
+    writer = PdfWriter(clone_from=io.BytesIO(minimal_pdf(["Facture"])))
+    writer.add_attachment("factur-x.xml", hostile)
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    reason = refused(pdf.getvalue(), "piège.pdf")
+    assert "DOCTYPE" in reason and "SECRET" not in reason
+
+
+def test_file_over_the_limit_is_refused():
+    reason = refused(b"%PDF-1.7\n" + bytes(MAX_BYTES), "gros.pdf")
+    assert reason == "Fichier trop volumineux (20,0 Mo) : la limite est de 20 Mo."
+
+
+def test_not_an_invoice_format():
+    assert refused(b"\x89PNG\r\n\x1a\n...", "scan.png").startswith("Format non reconnu pour « scan.png »")
+    assert refused(b"<html><body>facture</body></html>").startswith("XML non reconnu : l'élément racine « html »")
+
+
+def test_xml_against_the_xsd_and_the_profile():
+    unknown_profile = cii_xml(data()).replace(b"urn:cen.eu:en16931:2017", b"urn:example:profil")
+    assert refused(unknown_profile).startswith("Profil de facture électronique absent ou inconnu")
+    invalid = cii_xml(data()).replace(b"<ram:TypeCode>380</ram:TypeCode>", b"")
+    assert refused(invalid).startswith("XML non conforme au schéma officiel (XSD)")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"BT-109": "90.00", "BT-112": "110.00"}, "la somme des lignes (100.00 €) ne correspond pas au total HT"),
+        ({"BT-112": "130.00"}, "total HT 100.00 € + TVA 20.00 € ≠ total TTC 130.00 €"),
+        ({"BT-110": "25.00", "BT-112": "125.00"}, "la TVA de la facture (25.00 €) ne correspond pas à la TVA"),
+    ],
+)
+def test_amounts_that_do_not_add_up_are_refused(overrides, expected):
+    reason = refused(cii_xml(data() | overrides))
+    assert reason.startswith("Montants incohérents : ") and expected in reason
+
+
+def test_vat_rounding_within_a_cent_per_rate_is_accepted():
+    content = data(lines=[("A", "10.05", "5.50")]) | {"BT-110": "0.56", "BT-112": "10.61"}
+    assert parse_einvoice(cii_xml(content)).total_tva == Decimal("0.56")
