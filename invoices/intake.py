@@ -236,12 +236,19 @@ def _already_in_processed(folder: Path, size: int, digest: str) -> str | None:
     return None
 
 
+def _refuse_if_imported(company: Company, digest: str) -> None:
+    previous = Invoice.objects.filter(company=company, source_hash=digest).first()
+    if previous:
+        raise _Refused(f"Fichier déjà importé : facture n° {previous.number} (id {previous.pk}).")
+
+
 def _import(company: Company, folder: Path, name: str, claim: _Claim, actor) -> FileReport:
     size = claim.path.stat().st_size
     if size > MAX_BYTES:
         raise _Refused(str(too_large(size)))
     data = claim.path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    _refuse_if_imported(company, digest)
     twin = _already_in_processed(folder, len(data), digest)
     if twin:
         raise _Refused(f"Fichier déjà importé : le même fichier est déjà dans {PROCESSED_DIR}/ ({twin}).")
@@ -272,11 +279,10 @@ def _import(company: Company, folder: Path, name: str, claim: _Claim, actor) -> 
 
 
 def _create(company: Company, folder: Path, claim: _Claim, parsed: ParsedInvoice, digest: str, actor) -> Invoice:
-    # Imports of one company are serialised from here to the commit, so that the two checks below hold.
+    # Imports of one company are serialised from here to the commit: the checks below hold against another scan
+    # importing the same file or the same invoice under another name at the same moment.
     Company.objects.select_for_update().only("pk").get(pk=company.pk)
-    previous = Invoice.objects.filter(company=company, source_hash=digest).first()
-    if previous:
-        raise _Refused(f"Fichier déjà importé : facture n° {previous.number} (id {previous.pk}).")
+    _refuse_if_imported(company, digest)
     supplier, reasons = _supplier(company, parsed)
     if supplier is not None:
         twin = Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number).first()

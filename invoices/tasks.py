@@ -1,0 +1,25 @@
+"""Thin Celery tasks: load by id, call the service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .intake import intake_companies, intake_company
+
+
+@shared_task
+def intake_company_task(company_id: int) -> dict:
+    """Read the new files of one company's scan folder (the « Importer » button, and the schedule)."""
+    company = intake_companies().filter(pk=company_id).first()
+    if company is None:
+        return {"company_id": company_id, "error": "missing"}
+    return intake_company(company=company).summary()
+
+
+@shared_task
+def intake_all_companies() -> int:
+    """The periodic intake: one task per company with a scan directory, so that workers share them."""
+    company_ids = list(intake_companies().values_list("pk", flat=True))
+    for company_id in company_ids:
+        intake_company_task.delay(company_id)
+    return len(company_ids)

@@ -1,0 +1,491 @@
+"""Intake from the « Répertoire de scan »: real files in a real folder, a real database, the Sage stub."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from companies.models import Account, Company, Supplier
+from companies.services import company_referential_pull
+from config.celery import app as celery_app
+from invoices.intake import CLAIMED_DIR, ERRORS_DIR, PROCESSED_DIR, STALE_CLAIM_SECONDS, Outcome, intake_company
+from invoices.models import Invoice, InvoiceEvent
+from invoices.samples import samples_for_company
+from invoices.samples.build_samples import cii_xml, facturx_pdf, invoice_data, minimal_pdf, seller, ubl_xml
+from invoices.tasks import intake_all_companies, intake_company_task
+from tests.conftest import make_company
+
+FIXTURES = Path(__file__).parent / "fixtures" / "invoices"
+PASSWD_MARKERS = ("root:x:", "/bin/bash", "nologin")
+
+
+@pytest.fixture
+def scan_root(settings, tmp_path):
+    settings.SCAN_ROOT = tmp_path / "scan"
+    settings.SCAN_SETTLE_SECONDS = 5
+    return settings.SCAN_ROOT
+
+
+@pytest.fixture
+def jno_ready(jno, scan_root):
+    company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    return jno
+
+
+@pytest.fixture
+def multi_ready(multi, scan_root):
+    company_referential_pull(company=multi)
+    multi.refresh_from_db()
+    assert multi.analytic_required
+    return multi
+
+
+def folder_of(company: Company) -> Path:
+    from django.conf import settings
+
+    return Path(settings.SCAN_ROOT) / company.scan_directory
+
+
+def drop(company: Company, name: str, content: bytes, *, age: float = 60) -> Path:
+    """A file as the scanner leaves it: written ``age`` seconds ago."""
+    path = folder_of(company) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def supplier_party(company: Company, code: str, *, siren: bool = True, vat: bool = True) -> dict:
+    supplier = Supplier.objects.get(company=company, code=code)
+    return seller(supplier.label, siren=supplier.siren if siren else "", vat=supplier.vat_number if vat else "")
+
+
+def an_invoice(company: Company, number: str = "FA-100", code: str = "F0001", **overrides) -> dict:
+    fields = {
+        "number": number,
+        "seller": supplier_party(company, code),
+        "buyer": company.name,
+        "issue_date": dt.date(2026, 11, 2),
+        "due_date": dt.date(2026, 12, 2),
+        "lines": [("Fournitures", "100.00", "20.00")],
+    }
+    return invoice_data(**(fields | overrides))
+
+
+def outcomes(report) -> dict[str, str]:
+    return {item.name: item.outcome for item in report.files}
+
+
+def note(company: Company, where: str, name: str) -> str:
+    return (folder_of(company) / where / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def left_in(company: Company) -> dict[str, list[str]]:
+    """The files of the scan folder (key "") and of each of its subfolders."""
+    folder = folder_of(company)
+    found = {
+        where: sorted(p.name for p in (folder / where).iterdir()) for where in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR)
+    }
+    return found | {"": sorted(p.name for p in folder.iterdir() if not p.is_dir())}
+
+
+# --- the demo samples: every format, SIREN and VAT matching, unknown supplier, avoir, two rates, USD ----
+
+
+def test_demo_samples_of_jno(jno_ready):
+    folder = folder_of(jno_ready)
+    folder.mkdir(parents=True)
+    for path in samples_for_company("JNO"):
+        drop(jno_ready, path.name, path.read_bytes())
+
+    report = intake_company(company=jno_ready)
+
+    assert report.error == ""
+    assert outcomes(report) == {
+        "AV-2026-0031.pdf": Outcome.IMPORTED,
+        "FA-2026-0501.pdf": Outcome.IMPORTED,
+        "FA-2026-0502.pdf": Outcome.IMPORTED,
+        "FA-2026-0610.pdf": Outcome.TO_COMPLETE,
+        "INV-2026-0077.xml": Outcome.IMPORTED,
+        "INV-US-2026-118.xml": Outcome.REFUSED,
+    }
+    invoices = {i.number: i for i in Invoice.objects.filter(company=jno_ready).select_related("supplier")}
+    assert set(invoices) == {"AV-2026-0031", "FA-2026-0501", "FA-2026-0502", "FA-2026-0610", "INV-2026-0077"}
+
+    # Factur-X, supplier by SIREN, its expense account and the tax code of the rate.
+    first = invoices["FA-2026-0501"]
+    assert (first.supplier.code, first.kind, first.status) == ("F0001", "invoice", Invoice.Status.TO_VALIDATE)
+    assert (first.invoice_date, first.due_date, first.currency) == (dt.date(2026, 11, 2), dt.date(2026, 12, 17), "EUR")
+    assert (first.total_ht, first.total_tva, first.total_ttc) == (Decimal("250"), Decimal("50"), Decimal("300"))
+    assert first.source_format == "facturx"
+    assert first.source_file == "C0071000325_data_6/traités/FA-2026-0501.pdf"
+    assert len(first.source_hash) == 64
+    line = first.lines.select_related("account", "tax_code").get()
+    assert (line.account.code, line.tax_code.code, line.amount_ht) == ("602200", "T20", Decimal("250.00"))
+    assert InvoiceEvent.objects.get(invoice=first).message.startswith("Facture importée du répertoire de scan")
+
+    # Two rates: 20 % and 10 %.
+    two_rates = invoices["FA-2026-0502"]
+    assert [(line.tax_code.code, line.amount_ht) for line in two_rates.lines.select_related("tax_code")] == [
+        ("T20", Decimal("400.00")),
+        ("T10", Decimal("120.00")),
+    ]
+    # The credit note.
+    assert (invoices["AV-2026-0031"].kind, invoices["AV-2026-0031"].supplier.code) == ("credit_note", "F0005")
+    # UBL, supplier found by its VAT number alone.
+    ubl = invoices["INV-2026-0077"]
+    assert (ubl.source_format, ubl.supplier.code, ubl.status) == ("ubl", "F0004", Invoice.Status.TO_VALIDATE)
+    # Unknown SIREN: imported, à compléter, with the reason.
+    unknown = invoices["FA-2026-0610"]
+    assert unknown.supplier is None and unknown.status == Invoice.Status.TO_COMPLETE
+    assert unknown.incomplete_reason.startswith("Fournisseur inconnu : SIREN 612345678 (Transports Martin SARL).")
+    assert "Fournisseur manquant." in unknown.incomplete_reason
+
+    assert left_in(jno_ready) == {
+        "": [],
+        PROCESSED_DIR: sorted(
+            [f"{name}{suffix}" for name in outcomes(report) if name != "INV-US-2026-118.xml" for suffix in ("", ".txt")]
+        ),
+        ERRORS_DIR: ["INV-US-2026-118.xml", "INV-US-2026-118.xml.txt"],
+        CLAIMED_DIR: [],
+    }
+    assert f"(id {first.pk}), statut « à valider »" in note(jno_ready, PROCESSED_DIR, "FA-2026-0501.pdf")
+    assert "Fournisseur inconnu : SIREN 612345678" in note(jno_ready, PROCESSED_DIR, "FA-2026-0610.pdf")
+    assert "Refusée : Devise USD refusée : seules les factures en EUR sont acceptées." in note(
+        jno_ready, ERRORS_DIR, "INV-US-2026-118.xml"
+    )
+
+
+def test_demo_samples_of_multi_wait_for_their_analytics(multi_ready):
+    for path in samples_for_company("MULTI"):
+        drop(multi_ready, path.name, path.read_bytes())
+    report = intake_company(company=multi_ready)
+    assert outcomes(report) == {"FA-2026-1201.xml": Outcome.TO_COMPLETE, "FA-2026-1202.pdf": Outcome.TO_COMPLETE}
+    cii = Invoice.objects.get(company=multi_ready, number="FA-2026-1201")
+    assert (cii.source_format, cii.supplier.code) == ("cii", "F0001")
+    assert cii.incomplete_reason == "Ligne 1 : section analytique obligatoire pour cette société."
+
+
+# --- matching --------------------------------------------------------------------------------------------
+
+
+def test_supplier_matched_by_siren_first(jno_ready):
+    party = supplier_party(jno_ready, "F0002") | {
+        "vat_identifier": Supplier.objects.get(company=jno_ready, code="F0003").vat_number
+    }
+    drop(jno_ready, "siren.xml", cii_xml(an_invoice(jno_ready, seller=party)))
+    intake_company(company=jno_ready)
+    assert Invoice.objects.get(company=jno_ready).supplier.code == "F0002"
+
+
+def test_supplier_matched_by_vat_number_without_siren(jno_ready):
+    drop(jno_ready, "tva.xml", ubl_xml(an_invoice(jno_ready, seller=supplier_party(jno_ready, "F0007", siren=False))))
+    intake_company(company=jno_ready)
+    invoice = Invoice.objects.get(company=jno_ready)
+    assert (invoice.supplier.code, invoice.status) == ("F0007", Invoice.Status.TO_VALIDATE)
+
+
+def test_unknown_supplier_leaves_the_invoice_to_complete(jno_ready):
+    party = seller("Transports Martin SARL", siren="612345678", vat="FR24612345678")
+    drop(jno_ready, "inconnu.pdf", facturx_pdf(an_invoice(jno_ready, seller=party)))
+    report = intake_company(company=jno_ready)
+    [item] = report.files
+    invoice = Invoice.objects.get(pk=item.invoice_id)
+    assert item.outcome == Outcome.TO_COMPLETE and item.reason == invoice.incomplete_reason
+    assert invoice.incomplete_reason.splitlines()[:3] == [
+        "Fournisseur inconnu : SIREN 612345678 (Transports Martin SARL). Créez-le dans Sage FRP 1000 et mettez à"
+        " jour la société, ou choisissez-le sur la facture.",
+        "Fournisseur manquant.",
+        "Ligne 1 : compte de charge manquant.",
+    ]
+    assert invoice.lines.get().tax_code.code == "T20"
+    assert "Importée, à compléter" in note(jno_ready, PROCESSED_DIR, "inconnu.pdf")
+
+
+def test_blocked_supplier_inactive_account_and_rate_without_tax_code(jno_ready):
+    Supplier.objects.filter(company=jno_ready, code="F0001").update(local_expense_account="606800")
+    drop(
+        jno_ready,
+        "pieges.xml",
+        cii_xml(
+            an_invoice(
+                jno_ready,
+                code="F0042",
+                lines=[("Fournitures", "100.00", "20.00"), ("Octroi de mer", "50.00", "8.50")],
+            )
+        ),
+    )
+    drop(jno_ready, "compte.xml", cii_xml(an_invoice(jno_ready, number="FA-101", code="F0001")))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"pieges.xml": Outcome.TO_COMPLETE, "compte.xml": Outcome.TO_COMPLETE}
+    blocked = Invoice.objects.get(company=jno_ready, supplier__code="F0042")
+    assert blocked.incomplete_reason.splitlines()[:2] == [
+        f"Fournisseur F0042 {blocked.supplier.label} bloqué dans Sage FRP 1000.",
+        "Aucun code TVA actif au taux de 8,5 % (ligne 2) : choisissez le code TVA.",
+    ]
+    assert {line.account.code for line in blocked.lines.select_related("account")} == {
+        blocked.supplier.expense_account_code
+    }
+    # SFD's own mapping (local expense account) wins over Sage's default, and an inactive account is not used.
+    inactive = Invoice.objects.get(company=jno_ready, number="FA-101")
+    assert inactive.incomplete_reason.startswith(
+        "Compte de charge 606800 du fournisseur F0001 inactif : choisissez un autre compte."
+    )
+    assert inactive.lines.get().account is None
+    assert Account.objects.get(company=jno_ready, code="606800").active is False
+
+
+# --- bad input: a clear reason, the file in erreurs/ with its note, and nothing else affected -------------
+
+
+def refused_alone(company: Company, name: str, content: bytes | None = None) -> str:
+    """Scan ``name`` (already dropped when ``content`` is None) beside a good invoice; return the reason."""
+    if content is not None:
+        drop(company, name, content)
+    drop(company, "bonne.xml", cii_xml(an_invoice(company, number="FA-BONNE")))
+    report = intake_company(company=company)
+    assert outcomes(report) == {name: Outcome.REFUSED, "bonne.xml": Outcome.IMPORTED}
+    assert Invoice.objects.filter(company=company).get().number == "FA-BONNE"
+    assert left_in(company)[ERRORS_DIR] == [name, f"{name}.txt"]
+    assert left_in(company)[""] == [] and left_in(company)[CLAIMED_DIR] == []
+    reason = next(item.reason for item in report.files if item.name == name)
+    assert note(company, ERRORS_DIR, name).splitlines()[1] == f"Refusée : {reason}"
+    return reason
+
+
+def test_pdf_without_xml(jno_ready):
+    reason = refused_alone(jno_ready, "scan.pdf", minimal_pdf(["Facture papier scannée"]))
+    assert reason.startswith("PDF sans facture électronique : il ne contient aucun XML Factur-X.")
+
+
+def test_truncated_xml(jno_ready):
+    xml = cii_xml(an_invoice(jno_ready))
+    assert refused_alone(jno_ready, "coupé.xml", xml[:-200]).startswith("XML illisible (tronqué ou mal formé)")
+
+
+def test_billion_laughs(jno_ready):
+    started = time.monotonic()
+    reason = refused_alone(jno_ready, "rires.xml", (FIXTURES / "billion-laughs.xml").read_bytes())
+    assert time.monotonic() - started < 10
+    assert reason.startswith("XML refusé : il déclare un DOCTYPE")
+
+
+def test_external_entity_is_never_read(jno_ready, tmp_path, caplog):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-42-never-shown")
+    hostile = (FIXTURES / "xxe-etc-passwd.xml").read_bytes()
+    reason = refused_alone(jno_ready, "xxe.xml", hostile)
+    assert reason.startswith("XML refusé : il déclare un DOCTYPE")
+    drop(jno_ready, "xxe-local.xml", hostile.replace(b"file:///etc/passwd", f"file://{secret}".encode()))
+    everything = [
+        reason,
+        caplog.text,
+        *(item.reason for item in intake_company(company=jno_ready).files),
+        *(p.read_text(errors="replace") for p in folder_of(jno_ready).rglob("*.txt")),
+        *Invoice.objects.values_list("number", "incomplete_reason", "label"),
+        *InvoiceEvent.objects.values_list("message", flat=True),
+    ]
+    text = repr(everything)
+    assert "SECRET-42" not in text
+    assert not any(marker in text for marker in PASSWD_MARKERS)
+    assert (folder_of(jno_ready) / ERRORS_DIR / "xxe-local.xml.txt").exists()
+
+
+def test_fifty_megabyte_file(jno_ready):
+    path = folder_of(jno_ready) / "énorme.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as stream:
+        stream.write(b"%PDF-1.7\n")
+        stream.truncate(50 * 1024 * 1024)  # sparse: instant, and nothing reads it
+    stamp = time.time() - 60
+    os.utime(path, (stamp, stamp))
+    reason = refused_alone(jno_ready, "énorme.pdf")
+    assert reason == "Fichier trop volumineux (50,0 Mo) : la limite est de 20 Mo."
+
+
+def test_wrong_currency(jno_ready):
+    reason = refused_alone(jno_ready, "dollars.xml", cii_xml(an_invoice(jno_ready, currency="USD")))
+    assert reason == "Devise USD refusée : seules les factures en EUR sont acceptées."
+
+
+def test_amounts_that_do_not_add_up(jno_ready):
+    wrong = an_invoice(jno_ready) | {"BT-112": "150.00", "BT-115": "150.00"}
+    reason = refused_alone(jno_ready, "faux.pdf", facturx_pdf(wrong))
+    assert reason == "Montants incohérents : total HT 100.00 € + TVA 20.00 € ≠ total TTC 150.00 €."
+
+
+def test_unknown_supplier_does_not_stop_the_others(jno_ready):
+    drop(jno_ready, "inconnu.xml", cii_xml(an_invoice(jno_ready, seller=seller("Inconnue SA", siren="612345678"))))
+    drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready, number="FA-BONNE")))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"inconnu.xml": Outcome.TO_COMPLETE, "bonne.xml": Outcome.IMPORTED}
+    assert report.files[1].reason.startswith("Fournisseur inconnu : SIREN 612345678 (Inconnue SA).")
+
+
+def test_file_still_being_written_waits_for_a_later_scan(jno_ready):
+    content = facturx_pdf(an_invoice(jno_ready))
+    path = drop(jno_ready, "arrive.pdf", content[:1000], age=0)
+    drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready, number="FA-BONNE")))
+
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"arrive.pdf": Outcome.PENDING, "bonne.xml": Outcome.IMPORTED}
+    assert report.files[0].reason == "Fichier en cours d'écriture : il sera lu au prochain passage."
+    assert left_in(jno_ready)[""] == ["arrive.pdf"] and left_in(jno_ready)[ERRORS_DIR] == []
+
+    with path.open("ab") as stream:  # the scanner finishes writing, then the file settles
+        stream.write(content[1000:])
+    stamp = time.time() - 60
+    os.utime(path, (stamp, stamp))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"arrive.pdf": Outcome.IMPORTED}
+    assert Invoice.objects.filter(company=jno_ready).count() == 2
+
+
+# --- once, and only once ---------------------------------------------------------------------------------
+
+
+def test_same_file_dropped_twice_is_imported_once(jno_ready):
+    content = facturx_pdf(an_invoice(jno_ready))
+    drop(jno_ready, "facture.pdf", content)
+    drop(jno_ready, "copie.pdf", content)
+    first = intake_company(company=jno_ready)
+    assert outcomes(first) == {"copie.pdf": Outcome.IMPORTED, "facture.pdf": Outcome.REFUSED}
+    invoice = Invoice.objects.get(company=jno_ready)
+    assert first.files[1].reason == f"Fichier déjà importé : facture n° FA-100 (id {invoice.pk})."
+
+    # Dropped again later, under its first name: refused again, kept apart from the first refusal.
+    drop(jno_ready, "facture.pdf", content)
+    again = intake_company(company=jno_ready)
+    assert outcomes(again) == {"facture.pdf": Outcome.REFUSED}
+    assert Invoice.objects.filter(company=jno_ready).count() == 1
+    errors = left_in(jno_ready)[ERRORS_DIR]
+    assert len(errors) == 4 and "facture.pdf" in errors and "facture.pdf.txt" in errors
+
+
+def test_file_already_in_processed_is_not_imported_again(jno_ready):
+    content = cii_xml(an_invoice(jno_ready))
+    drop(jno_ready, f"{PROCESSED_DIR}/ancienne.xml", content)
+    drop(jno_ready, "nouvelle.xml", content)
+    report = intake_company(company=jno_ready)
+    assert report.files[0].reason == "Fichier déjà importé : le même fichier est déjà dans traités/ (ancienne.xml)."
+    assert not Invoice.objects.exists()
+
+
+def test_duplicate_invoice_of_the_same_supplier_is_refused(jno_ready):
+    drop(jno_ready, "original.xml", cii_xml(an_invoice(jno_ready)))
+    intake_company(company=jno_ready)
+    original = Invoice.objects.get(company=jno_ready)
+    # Same supplier and number, another file (the PDF of the same invoice).
+    drop(jno_ready, "doublon.pdf", facturx_pdf(an_invoice(jno_ready)))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"doublon.pdf": Outcome.REFUSED}
+    supplier = original.supplier
+    assert report.files[0].reason == (
+        f"Facture en double : F0001 {supplier.label} a déjà une facture n° FA-100 dans SFD (id {original.pk})."
+    )
+    assert Invoice.objects.filter(company=jno_ready).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_scans_at_once_import_each_file_exactly_once(jno_ready):
+    names = []
+    for index in range(12):
+        name = f"facture-{index:02d}.{'xml' if index % 2 else 'pdf'}"
+        data = an_invoice(jno_ready, number=f"FA-{index:03d}", code=f"F{index + 1:04d}")
+        drop(jno_ready, name, cii_xml(data) if index % 2 else facturx_pdf(data))
+        names.append(name)
+    start = threading.Barrier(2)
+    reports, errors = [], []
+
+    def scan():
+        try:
+            start.wait()
+            reports.append(intake_company(company=Company.objects.get(pk=jno_ready.pk)))
+        except Exception as error:  # surfaced below: a thread's exception would be lost
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and len(reports) == 2
+    handled = sorted(item.name for report in reports for item in report.files)
+    assert handled == sorted(names)
+    assert {item.outcome for report in reports for item in report.files} <= {Outcome.IMPORTED, Outcome.TO_COMPLETE}
+    assert Invoice.objects.filter(company=jno_ready).count() == 12
+    assert left_in(jno_ready)[PROCESSED_DIR] == sorted(n + s for n in names for s in ("", ".txt"))
+    assert left_in(jno_ready)[ERRORS_DIR] == [] and left_in(jno_ready)[CLAIMED_DIR] == []
+
+
+def test_file_left_in_progress_by_a_dead_scan_is_taken_back(jno_ready):
+    claimed = folder_of(jno_ready) / CLAIMED_DIR
+    drop(jno_ready, f"{CLAIMED_DIR}/orpheline.xml", cii_xml(an_invoice(jno_ready)), age=STALE_CLAIM_SECONDS + 60)
+    drop(jno_ready, f"{CLAIMED_DIR}/en-main.xml", cii_xml(an_invoice(jno_ready, number="FA-2")), age=30)
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"orpheline.xml": Outcome.IMPORTED}
+    # A claim younger than the limit belongs to a scan still at work.
+    assert sorted(p.name for p in claimed.iterdir()) == ["en-main.xml"]
+
+
+def test_what_is_not_an_invoice_file_is_left_alone(jno_ready):
+    drop(jno_ready, ".cache.xml", b"<cache/>")
+    drop(jno_ready, "lisez-moi.txt", b"notes")
+    drop(jno_ready, "archives/vieille.xml", b"<old/>")
+    os.symlink("/etc/passwd", folder_of(jno_ready) / "lien.xml")
+    report = intake_company(company=jno_ready)
+    assert report.files == []
+    assert left_in(jno_ready)[""] == [".cache.xml", "lien.xml", "lisez-moi.txt"]
+
+
+def test_scan_directory_must_stay_under_the_scan_root(connector, scan_root):
+    outside = make_company(connector, "EVIL", scan_directory="../../etc")
+    report = intake_company(company=outside)
+    assert report.error == "La société EVIL est inactive ou n'a pas de répertoire de scan utilisable."
+    assert report.files == []
+    none = make_company(connector, "NONE")
+    assert intake_company(company=none).error
+
+
+# --- tasks and command ------------------------------------------------------------------------------------
+
+
+def test_tasks_read_every_company_with_a_scan_directory(jno_ready, multi_ready, connector):
+    make_company(connector, "SANS")  # no scan directory: not read
+    drop(jno_ready, "jno.xml", cii_xml(an_invoice(jno_ready)))
+    drop(multi_ready, "multi.xml", cii_xml(an_invoice(multi_ready)))
+    assert intake_company_task(jno_ready.pk)["imported"] == 1
+    assert intake_company_task(999_999) == {"company_id": 999_999, "error": "missing"}
+    celery_app.conf.task_always_eager = True
+    try:
+        assert intake_all_companies() == 2
+    finally:
+        celery_app.conf.task_always_eager = False
+    assert Invoice.objects.filter(company=multi_ready, supplier__code="F0001").exists()
+
+
+def test_import_invoices_command_prints_the_report_in_french(jno_ready):
+    drop(jno_ready, "dollars.xml", samples_for_company("JNO")[-1].read_bytes())
+    drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready)))
+    out = io.StringIO()
+    call_command("import_invoices", "--company", "JNO", stdout=out)
+    invoice = Invoice.objects.get(company=jno_ready)
+    assert out.getvalue().splitlines() == [
+        "JNO (C0071000325_data_6) : 2 fichier(s) — 1 importée, 0 à compléter, 1 refusée, 0 ignorée pour l'instant",
+        f"  bonne.xml : importée — facture id {invoice.pk}",
+        "  dollars.xml : refusée — Devise USD refusée : seules les factures en EUR sont acceptées.",
+        "1 fichier(s) refusé(s) : voyez le .txt à côté de chacun dans erreurs/.",
+    ]
