@@ -72,9 +72,11 @@ def own_redis():
             pytest.fail(f"redis-server is required (SFD_REQUIRE_SERVICES=1): {reason}", pytrace=False)
         pytest.skip(reason)
     server = RedisServer(free_port())
-    server.start()
-    yield server
-    server.kill()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture
@@ -114,15 +116,17 @@ def gunicorn(transactional_db, connector, own_redis, tmp_path):
             return False
         return True
 
-    wait_for(answers, timeout=30, interval=0.1, message="gunicorn to answer /healthz")
-    yield url, log
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    connection.close()
+        wait_for(answers, timeout=30, interval=0.1, message="gunicorn to answer /healthz")
+        yield url, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        connection.close()
 
 
 def test_healthz_follows_redis_down_and_back(gunicorn, own_redis, sage):
