@@ -14,6 +14,7 @@ in EUR, amounts that do not add up, duplicate invoice) refuses the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +42,8 @@ CLAIMED_DIR = "en-cours"
 # A claim older than this was left by a scan that died: its file goes back to the folder.
 STALE_CLAIM_SECONDS = 600
 ACCEPTED_CURRENCY = "EUR"
+NOTE_SUFFIX = ".txt"
+NAME_MAX = 255
 
 
 class Outcome(models.TextChoices):
@@ -113,21 +116,36 @@ def intake_company(*, company: Company, actor=None) -> IntakeReport:
     if folder is None:
         report.error = f"La société {company.code} est inactive ou n'a pas de répertoire de scan utilisable."
         return report
-    for sub in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    _release_stale_claims(folder)
-    for name, listed in _candidates(folder):
-        item = _intake_file(company, folder, name, listed, actor)
+    try:
+        for sub in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        _release_stale_claims(folder)
+        candidates = _candidates(folder)
+    except OSError as error:
+        logger.exception("intake: cannot read the scan folder of %s", company.code)
+        report.error = f"Répertoire de scan {company.scan_directory} inaccessible : {error}"
+        return report
+    for name, listed in candidates:
+        try:
+            item = _intake_file(company, folder, name, listed, actor)
+        except OSError as error:
+            # The file could not even be claimed or put back: it stays where it is for the next scan.
+            logger.exception("intake: %s of %s left where it is", name, company.code)
+            item = FileReport(name, Outcome.PENDING, _interrupted(error))
         if item is not None:
             report.files.append(item)
     return report
+
+
+def _interrupted(error: Exception) -> str:
+    return f"Import interrompu ({error}) : le fichier sera relu au prochain passage."
 
 
 def _candidates(folder: Path) -> list[tuple[str, os.stat_result]]:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".") or entry.name.lower().endswith(".txt"):
+            if entry.name.startswith(".") or entry.name.lower().endswith(NOTE_SUFFIX):
                 continue
             # Folders (traités, erreurs, en-cours…) and symbolic links are never read.
             if not entry.is_file(follow_symlinks=False):
@@ -154,12 +172,16 @@ def _release_stale_claims(folder: Path) -> None:
 
 
 def _free_path(directory: Path, name: str) -> Path:
-    """``directory / name``, or a unique variant of it: a move must never overwrite a file."""
+    """``directory / name``, or a unique variant of it: a move must never overwrite a file. Either leaves room
+    for the ``.txt`` note within the file system's limit on a name."""
     target = directory / name
-    if not target.exists():
+    if not target.exists() and len(os.fsencode(name + NOTE_SUFFIX)) <= NAME_MAX:
         return target
     stem, suffix = os.path.splitext(name)
-    return directory / f"{stem}-{uuid.uuid4().hex[:8]}{suffix}"
+    unique = f"-{uuid.uuid4().hex[:8]}{suffix}"
+    room = NAME_MAX - len(os.fsencode(unique + NOTE_SUFFIX))
+    # Cut on a character boundary: the name also goes into the database as text.
+    return directory / f"{os.fsencode(stem)[:room].decode('utf-8', 'ignore')}{unique}"
 
 
 def _intake_file(company: Company, folder: Path, name: str, listed: os.stat_result, actor) -> FileReport | None:
@@ -193,22 +215,25 @@ def _intake_file(company: Company, folder: Path, name: str, listed: os.stat_resu
         return _import(company, folder, name, claim, actor)
     except _Refused as refused:
         reason = refused.reason
+    except (OperationalError, InterfaceError, OSError) as error:
+        # Nothing says the file is bad: the database or the disk failed (the transaction was rolled back).
+        # Refusing it would send every file of an outage to erreurs/; it goes back for the next scan instead.
+        logger.exception("intake: %s of %s interrupted", name, company.code)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(claim.path, _free_path(folder, name))
+        return FileReport(name, Outcome.PENDING, _interrupted(error))
     except Exception as error:
         logger.exception("intake: %s of %s failed", name, company.code)
         reason = f"Erreur inattendue pendant l'import : {error}"
-    try:
-        target = _free_path(folder / ERRORS_DIR, name)
-        os.rename(claim.path, target)
-    except FileNotFoundError:
-        # Released by another scan that took the claim for dead: it is back in the folder, nothing was kept.
-        return FileReport(name, Outcome.PENDING, "Import interrompu : le fichier sera relu au prochain passage.")
+    target = _free_path(folder / ERRORS_DIR, name)
+    os.rename(claim.path, target)
     _write_note(target, f"Refusée : {reason}")
     logger.info("intake: %s of %s refused: %s", name, company.code, reason)
     return FileReport(name, Outcome.REFUSED, reason)
 
 
 def _write_note(path: Path, text: str) -> None:
-    note = path.with_name(path.name + ".txt")
+    note = path.with_name(path.name + NOTE_SUFFIX)
     stamp = timezone.localtime().strftime("%d/%m/%Y %H:%M")
     try:
         note.write_text(f"{path.name} — {stamp}\n{text}\n", encoding="utf-8")
@@ -228,7 +253,7 @@ def _sha256(path: Path) -> str:
 def _already_in_processed(folder: Path, size: int, digest: str) -> str | None:
     with os.scandir(folder / PROCESSED_DIR) as entries:
         for entry in entries:
-            if entry.name.lower().endswith(".txt") or not entry.is_file(follow_symlinks=False):
+            if entry.name.lower().endswith(NOTE_SUFFIX) or not entry.is_file(follow_symlinks=False):
                 continue
             # Only a file of the same size can be the same file: most are never read.
             if entry.stat(follow_symlinks=False).st_size == size and _sha256(Path(entry.path)) == digest:

@@ -405,6 +405,8 @@ def test_two_scans_at_once_import_each_file_exactly_once(jno_ready):
         data = an_invoice(jno_ready, number=f"FA-{index:03d}", code=f"F{index + 1:04d}")
         drop(jno_ready, name, cii_xml(data) if index % 2 else facturx_pdf(data))
         names.append(name)
+    # The same file under another name, read by the other scan at the same moment: imported once all the same.
+    drop(jno_ready, "zz-copie.xml", (folder_of(jno_ready) / "facture-01.xml").read_bytes())
     start = threading.Barrier(2)
     reports, errors = [], []
 
@@ -423,12 +425,29 @@ def test_two_scans_at_once_import_each_file_exactly_once(jno_ready):
     for thread in threads:
         thread.join(120)
     assert errors == [] and len(reports) == 2
-    handled = sorted(item.name for report in reports for item in report.files)
-    assert handled == sorted(names)
-    assert {item.outcome for report in reports for item in report.files} <= {Outcome.IMPORTED, Outcome.TO_COMPLETE}
+    handled = {item.name: item for report in reports for item in report.files}
+    assert sorted(handled) == sorted([*names, "zz-copie.xml"])
+    imported = sorted(name for name, item in handled.items() if item.outcome == Outcome.IMPORTED)
+    [twin] = set(handled) - set(imported)
+    assert twin in ("facture-01.xml", "zz-copie.xml")
+    assert handled[twin].reason.startswith("Fichier déjà importé : ")
     assert Invoice.objects.filter(company=jno_ready).count() == 12
-    assert left_in(jno_ready)[PROCESSED_DIR] == sorted(n + s for n in names for s in ("", ".txt"))
-    assert left_in(jno_ready)[ERRORS_DIR] == [] and left_in(jno_ready)[CLAIMED_DIR] == []
+    assert left_in(jno_ready)[PROCESSED_DIR] == sorted(n + s for n in imported for s in ("", ".txt"))
+    assert left_in(jno_ready)[ERRORS_DIR] == [twin, f"{twin}.txt"] and left_in(jno_ready)[CLAIMED_DIR] == []
+
+
+def test_long_names_keep_room_for_their_note(jno_ready):
+    name = "a" + "é" * 120 + ".xml"  # 245 bytes: the name fits, a unique variant of it is cut (between characters)
+    drop(jno_ready, name, cii_xml(an_invoice(jno_ready, number="FA-1")))
+    intake_company(company=jno_ready)
+    drop(jno_ready, name, cii_xml(an_invoice(jno_ready, number="FA-2")))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {name: Outcome.IMPORTED}
+    processed = left_in(jno_ready)[PROCESSED_DIR]
+    assert len(processed) == 4 and all(len(os.fsencode(n)) <= 255 for n in processed)
+    second = Invoice.objects.get(number="FA-2")
+    assert second.source_file.endswith(".xml") and second.source_file != f"C0071000325_data_6/traités/{name}"
+    assert Path(second.source_file).name in processed
 
 
 def test_file_left_in_progress_by_a_dead_scan_is_taken_back(jno_ready):
@@ -458,6 +477,12 @@ def test_scan_directory_must_stay_under_the_scan_root(connector, scan_root):
     assert report.files == []
     none = make_company(connector, "NONE")
     assert intake_company(company=none).error
+
+
+def test_unreadable_scan_folder_is_reported(jno_ready):
+    drop(jno_ready, PROCESSED_DIR, b"un fichier, pas un dossier")
+    report = intake_company(company=jno_ready)
+    assert report.error.startswith("Répertoire de scan C0071000325_data_6 inaccessible : ")
 
 
 # --- tasks and command ------------------------------------------------------------------------------------
