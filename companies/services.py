@@ -163,45 +163,50 @@ def company_referential_pull(
     Raises ``CompanyBusy`` if another sync holds the company.
     """
     token = token or uuid.uuid4().hex
-    started = time.monotonic()
     with company_sync_claimed(company, token=token, label=PULL_LABEL):
-        now = timezone.now()
-        Company.objects.filter(pk=company.pk).update(
-            pull_status=Company.PullStatus.RUNNING,
-            pull_started_at=now,
-            pull_progress=_("Connexion à Sage FRP 1000…"),
-            pull_error="",
+        return company_referential_pull_claimed(company=company, token=token, full=full, actor=actor)
+
+
+def company_referential_pull_claimed(*, company: Company, token: str, full: bool = False, actor=None) -> PullOutcome:
+    """The pull, for a caller that already holds the company's claim under ``token`` (an automatic run)."""
+    started = time.monotonic()
+    now = timezone.now()
+    Company.objects.filter(pk=company.pk).update(
+        pull_status=Company.PullStatus.RUNNING,
+        pull_started_at=now,
+        pull_progress=_("Connexion à Sage FRP 1000…"),
+        pull_error="",
+    )
+    company.refresh_from_db()
+    progress = _Progress(company, token)
+    try:
+        outcome = _pull(company, full=full, progress=progress, started=started, actor=actor)
+    except SageError as error:
+        outcome = PullOutcome(status=Company.PullStatus.FAILED, error=error.message)
+        logger.warning("pull of %s failed: %s %s", company.code, error.message, error.detail)
+    except Exception:
+        logger.exception("pull of %s failed", company.code)
+        outcome = PullOutcome(
+            status=Company.PullStatus.FAILED,
+            error=_("Erreur interne pendant la mise à jour : voir les journaux."),
         )
-        company.refresh_from_db()
-        progress = _Progress(company, token)
-        try:
-            outcome = _pull(company, full=full, progress=progress, started=started, actor=actor)
-        except SageError as error:
-            outcome = PullOutcome(status=Company.PullStatus.FAILED, error=error.message)
-            logger.warning("pull of %s failed: %s %s", company.code, error.message, error.detail)
-        except Exception:
-            logger.exception("pull of %s failed", company.code)
-            outcome = PullOutcome(
-                status=Company.PullStatus.FAILED,
-                error=_("Erreur interne pendant la mise à jour : voir les journaux."),
-            )
-        outcome.seconds = round(time.monotonic() - started, 2)
-        if outcome.status == Company.PullStatus.FAILED:
-            Company.objects.filter(pk=company.pk).update(
-                pull_status=outcome.status,
-                pull_finished_at=timezone.now(),
-                pull_progress="",
-                pull_error=outcome.error,
-                pull_result={"seconds": outcome.seconds},
-            )
-            audit_record(
-                actor=actor,
-                action="referential.pull_failed",
-                summary=_("Échec de la mise à jour de %(code)s : %(error)s")
-                % {"code": company.code, "error": outcome.error},
-                company_code=company.code,
-            )
-        return outcome
+    outcome.seconds = round(time.monotonic() - started, 2)
+    if outcome.status == Company.PullStatus.FAILED:
+        Company.objects.filter(pk=company.pk).update(
+            pull_status=outcome.status,
+            pull_finished_at=timezone.now(),
+            pull_progress="",
+            pull_error=outcome.error,
+            pull_result={"seconds": outcome.seconds},
+        )
+        audit_record(
+            actor=actor,
+            action="referential.pull_failed",
+            summary=_("Échec de la mise à jour de %(code)s : %(error)s")
+            % {"code": company.code, "error": outcome.error},
+            company_code=company.code,
+        )
+    return outcome
 
 
 def _pull(company: Company, *, full: bool, progress: _Progress, started: float, actor) -> PullOutcome:

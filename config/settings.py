@@ -197,9 +197,14 @@ SAGE_MAX_RESPONSE_BYTES = env_int("SAGE_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, m
 SAGE_RETRIES = env_int("SAGE_RETRIES", 3, minimum=0, maximum=10)
 SAGE_BACKOFF_SECONDS = env_float("SAGE_BACKOFF_SECONDS", 0.5, minimum=0.0)
 REFERENTIAL_PAGE_SIZE = env_int("REFERENTIAL_PAGE_SIZE", 1000, minimum=1, maximum=5000)
+SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 200, minimum=1, maximum=1000)
+# How many times one batch is sent again after outcomes that had to be reconciled.
+SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
+# A run line that shows no sign of life for this long, with its company free, is dispatched again.
+SYNC_REAP_SECONDS = env_int("SYNC_REAP_SECONDS", 300, minimum=1)
 PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
 # How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this.
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=1)
 
 # Fernet keys for secrets at rest, newest first (rotation: prepend a new key, run rotate_encryption_key).
 _derived_key = base64.urlsafe_b64encode(hashlib.sha256(("sfd-fernet:" + SECRET_KEY).encode()).digest()).decode()

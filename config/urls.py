@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include(auth_urlpatterns)),
     path("administration/droits/", include("accounts.urls")),
     path("administration/societes/", include("companies.urls")),
+    path("administration/synchronisations/", include("synchro.urls")),
     path("factures/", include("invoices.urls")),
 ]

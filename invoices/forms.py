@@ -17,9 +17,7 @@ DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 class InvoiceFilterForm(forms.Form):
     company = forms.ModelChoiceField(queryset=None, required=False, label=_("Société"), empty_label=_("Toutes"))
-    status = forms.ChoiceField(
-        choices=[("", _("Tous"))] + list(Invoice.Status.choices), required=False, label=_("Statut")
-    )
+    status = forms.ChoiceField(choices=[("", _("Tous")), *Invoice.Status.choices], required=False, label=_("Statut"))
     supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
     number = forms.CharField(required=False, max_length=60, label=_("N° de facture"))
     bap = forms.ChoiceField(

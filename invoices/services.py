@@ -111,7 +111,7 @@ def invoice_locked_reason(invoice: Invoice) -> str | None:
 @transaction.atomic
 def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], actor) -> Invoice:
     """Correct an invoice (in SFD, never in the ERP): a change of accounting content is a new version."""
-    invoice = Invoice.objects.select_for_update().select_related("company", "supplier").get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("company", "supplier").get(pk=invoice.pk)
     reason = _locked_reason(invoice)
     if reason:
         raise InvoiceLocked(reason)
@@ -144,7 +144,7 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
 @transaction.atomic
 def invoice_validate(*, invoice: Invoice, actor) -> Invoice:
     """*validée*: ready for accounting, the entry waits to be exported (*à exporter*)."""
-    invoice = Invoice.objects.select_for_update().select_related("company", "supplier").get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("company", "supplier").get(pk=invoice.pk)
     if invoice.status == Invoice.Status.VALIDATED:
         return invoice
     reason = _locked_reason(invoice)
@@ -168,7 +168,7 @@ def invoice_validate(*, invoice: Invoice, actor) -> Invoice:
 def invoice_set_bap(*, invoice: Invoice, bap: bool, actor) -> Invoice:
     """Give or withdraw the BAP. On an integrated invoice, each change is an update to push to Sage; several
     changes before the next export collapse into the latest value."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
     if invoice.bap == bap:
         return invoice
     invoice.bap = bap

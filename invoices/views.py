@@ -167,7 +167,8 @@ def invoices_import(request):
         messages.success(
             request,
             _(
-                "Import lancé pour %(count)d répertoire(s) de scan : les factures apparaissent dans la liste au fil de l'eau."
+                "Import lancé pour %(count)d répertoire(s) de scan : "
+                "les factures apparaissent dans la liste au fil de l'eau."
             )
             % {"count": len(companies)},
         )

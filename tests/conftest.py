@@ -15,15 +15,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from tests.support.services import REQUIRED, SERVICES, require_or_skip
+from tests.support.services import REQUIRED, SERVICES, SKIPPED, require_or_skip
 from tests.support.stub import StubProcess
 
 pytest_plugins = ["tests.support.workers", "tests.support.browser"]
 
 
 # --- services: skip with a reason, or fail when CI requires them ---------------------------------------
-
-_SKIPPED: dict[str, str] = {}
 
 
 def pytest_configure(config):
@@ -34,32 +32,18 @@ def pytest_configure(config):
             raise pytest.UsageError("SFD_REQUIRE_SERVICES=1 but CELERY_BROKER_URL is not a Redis URL")
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for marker, service in (("postgres", "postgres"), ("redis", "redis"), ("browser", "chromium")):
-            if item.get_closest_marker(marker):
-                item.add_marker(pytest.mark.usefixtures(f"_require_{service}"))
-
-
-@pytest.fixture(scope="session")
-def _require_postgres():
-    require_or_skip("postgres", _SKIPPED)
-
-
-@pytest.fixture(scope="session")
-def _require_redis():
-    require_or_skip("redis", _SKIPPED)
-
-
-@pytest.fixture(scope="session")
-def _require_chromium():
-    require_or_skip("chromium", _SKIPPED)
+@pytest.fixture(autouse=True)
+def _services_of_the_test(request):
+    """A test marked postgres, redis or browser needs that service: skipped without it, or failed in CI."""
+    for marker, service in (("postgres", "postgres"), ("redis", "redis"), ("browser", "chromium")):
+        if request.node.get_closest_marker(marker):
+            require_or_skip(service)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if _SKIPPED:
+    if SKIPPED:
         terminalreporter.section("groups skipped for a missing service")
-        for service, reason in sorted(_SKIPPED.items()):
+        for service, reason in sorted(SKIPPED.items()):
             terminalreporter.write_line(f"{SERVICES[service].group}: skipped — {reason}")
         terminalreporter.write_line("Set SFD_REQUIRE_SERVICES=1 to make a missing service a failure (as CI does).")
 

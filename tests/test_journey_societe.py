@@ -46,7 +46,5 @@ def test_an_administrator_updates_two_companies(page, worker, sage, bob, demo_co
         expect(status).to_contain_text("créés")
     expect(page.locator("tr[data-company-code='AKAO'] .pull-status")).to_contain_text("Jamais mise à jour")
     screenshot(page, "societe-a-jour")
-    assert set(Company.objects.filter(code__in=["JNO", "MULTI"]).values_list("pull_status", flat=True)) == {
-        "succeeded"
-    }
+    assert set(Company.objects.filter(code__in=["JNO", "MULTI"]).values_list("pull_status", flat=True)) == {"succeeded"}
     assert page.console_errors == []

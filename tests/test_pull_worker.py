@@ -17,9 +17,7 @@ def test_a_real_worker_pulls_the_company(worker, jno, multi):
         company_pull.delay(company.pk)
 
     def done():
-        statuses = set(
-            Company.objects.filter(pk__in=[jno.pk, multi.pk]).values_list("pull_status", flat=True)
-        )
+        statuses = set(Company.objects.filter(pk__in=[jno.pk, multi.pk]).values_list("pull_status", flat=True))
         return statuses == {Company.PullStatus.SUCCEEDED}
 
     wait_for(done, timeout=60, message="both pulls to succeed in the worker")

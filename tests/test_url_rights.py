@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from companies.services import company_referential_pull
+from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant, make_company
 from tests.support.invoices import make_invoice
 
@@ -45,6 +46,10 @@ def invoice_pk(world: World, which: str) -> dict:
     return {"pk": getattr(world, which)["invoice"].pk}
 
 
+def run_pk(world: World, which: str) -> dict:
+    return {"pk": getattr(world, which)["run"].pk}
+
+
 SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
@@ -65,6 +70,19 @@ SPECS: dict[str, Spec] = {
     "invoices:validate": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=invoice_pk),
     "invoices:bap": Spec(perm="invoices.give_bap", methods=("POST",), kwargs=invoice_pk),
     "invoices:import": Spec(perm="invoices.edit_invoices", methods=("POST",)),
+    "synchro:list": Spec(perm="synchro.view_synchronisations"),
+    "synchro:export": Spec(
+        perm="synchro.view_synchronisations",
+        methods=("POST",),
+        data=lambda world, which: {"type": "creation", "invoices": [getattr(world, which)["invoice"].pk]},
+    ),
+    "synchro:history": Spec(perm="synchro.view_synchronisations"),
+    "synchro:run": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
+    "synchro:run_progress": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
+    "synchro:anomaly": Spec(
+        perm="synchro.view_synchronisations",
+        kwargs=lambda world, which: {"invoice_pk": getattr(world, which)["invoice"].pk},
+    ),
 }
 
 
@@ -96,9 +114,13 @@ def world(connector, bob, charlie):
         company_referential_pull(company=company)
     give_companies(bob, own)
     give_companies(charlie, own)
+    runs = {}
+    for company in (own, other):
+        runs[company.pk] = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
+        SyncRunCompany.objects.create(run=runs[company.pk], company=company)
     return World(
-        own={"company": own, "invoice": make_invoice(own)},
-        other={"company": other, "invoice": make_invoice(other, analytic="ADM")},
+        own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk]},
+        other={"company": other, "invoice": make_invoice(other, analytic="ADM", validate=True), "run": runs[other.pk]},
     )
 
 
@@ -108,6 +130,7 @@ def _call(client: Client, method: str, url: str, data: dict | None):
 
 @pytest.mark.parametrize("name", ALL_URLS)
 def test_each_url_enforces_its_rights(name, world, bob, charlie):
+    assert name in SPECS, f"{name} has no rights decision"
     spec = SPECS[name]
     url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)
     own_data = spec.data(world, "own") if spec.data else None
@@ -148,7 +171,9 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
         assert response.status_code in spec.ok, (name, method, response.status_code)
 
 
-@pytest.mark.parametrize("name", [n for n in ALL_URLS if "POST" in SPECS[n].methods and not SPECS[n].public])
+@pytest.mark.parametrize(
+    "name", [n for n in ALL_URLS if n in SPECS and "POST" in SPECS[n].methods and not SPECS[n].public]
+)
 def test_each_post_requires_the_csrf_token(name, world, alice):
     spec = SPECS[name]
     url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)

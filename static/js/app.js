@@ -64,3 +64,23 @@
     total.value = String(index + 1);
   });
 })();
+
+// Visuel Synchronisations: « Tout cocher » selects everything matching the filter, across pages.
+(function () {
+  "use strict";
+  function apply(box) {
+    var form = box.closest("form");
+    if (!form) return;
+    form.querySelectorAll("[data-select-item], [data-select-all]").forEach(function (item) {
+      if (box.checked) item.checked = true;
+      item.disabled = box.checked;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-select-all-matching]")) apply(event.target);
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var box = document.querySelector("[data-select-all-matching]");
+    if (box) apply(box);
+  });
+})();

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import CHROMIUM
+from tests.support.services import CHROMIUM, require_or_skip
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 LAUNCH_ARGS = [
@@ -21,7 +21,8 @@ LAUNCH_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def chromium(_require_chromium):
+def chromium():
+    require_or_skip("chromium")
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

@@ -56,3 +56,40 @@ def make_invoice(
     if validate:
         invoice = invoice_validate(invoice=invoice, actor=None)
     return invoice
+
+
+def bulk_validated_invoices(company, count: int, *, prefix: str = "B", supplier: str = "F0001", date=None) -> list[int]:
+    """Many validated invoices at once (one line at 20 %), for volume tests: bulk inserts, same shape as the
+    services produce."""
+    from invoices.models import ExportState, Invoice, InvoiceLine
+
+    supplier_row = Supplier.objects.get(company=company, code=supplier)
+    account = Account.objects.get(company=company, code="606400")
+    tax = TaxCode.objects.get(company=company, code="T20")
+    section = AnalyticSection.objects.filter(company=company, code="ADM").first() if company.analytic_required else None
+    invoices = [
+        Invoice(
+            company=company,
+            supplier=supplier_row,
+            number=f"{prefix}-{index:06d}",
+            invoice_date=date or dt.date(2026, 10, 1) + dt.timedelta(days=index % 28),
+            total_ht=Decimal("100.00") + index % 50,
+            total_tva=(Decimal("100.00") + index % 50) * Decimal("0.2"),
+            total_ttc=(Decimal("100.00") + index % 50) * Decimal("1.2"),
+            status=Invoice.Status.VALIDATED,
+            export_state=ExportState.TO_EXPORT,
+        )
+        for index in range(count)
+    ]
+    created = Invoice.objects.bulk_create(invoices, batch_size=1000)
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice, position=1, label="Fournitures", amount_ht=invoice.total_ht, account=account,
+                tax_code=tax, analytic_section=section,
+            )
+            for invoice in created
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    return [invoice.pk for invoice in created]

@@ -64,11 +64,15 @@ SERVICES = {
 }
 
 
-def require_or_skip(name: str, skipped: dict[str, str]) -> None:
+# service → why it is missing, for the summary at the end of the run
+SKIPPED: dict[str, str] = {}
+
+
+def require_or_skip(name: str) -> None:
     reason = SERVICES[name].check()
     if reason is None:
         return
     if REQUIRED:
         pytest.fail(f"{name} is required (SFD_REQUIRE_SERVICES=1): {reason}", pytrace=False)
-    skipped[name] = reason
+    SKIPPED[name] = reason
     pytest.skip(f"{name} missing: {reason}")

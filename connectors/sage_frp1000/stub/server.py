@@ -146,11 +146,16 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.request.close()
 
-    def _read_json(self):
+    def _drain_body(self) -> None:
+        """Read the whole request body first: a fault answering early must not leave it on a kept-alive socket."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True
             raise HttpError(413, "PAYLOAD_TOO_LARGE", "Requête trop volumineuse.")
-        raw = self.rfile.read(length) if length else b""
+        self._body = self.rfile.read(length) if length else b""
+
+    def _read_json(self):
+        raw = self._body
         if not raw:
             return {}
         try:
@@ -161,8 +166,10 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path
+        self._body = b""
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         try:
+            self._drain_body()
             if path.startswith("/_control/"):
                 if not self.server.enable_control:
                     raise HttpError(404, "NOT_FOUND", "Ressource inconnue.")

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from invoices.forms import DATE_WIDGET, bootstrap
+from invoices.models import ExportState
+
+from .models import SyncItem
+
+STATUS_CHOICES = [
+    ("", _("Tous")),
+    (ExportState.TO_EXPORT, _("à exporter")),
+    (ExportState.SENDING, _("en cours")),
+    (ExportState.DONE, _("intégrée")),
+    (ExportState.REJECTED, _("anomalie")),
+    (ExportState.UNKNOWN, _("à vérifier")),
+]
+
+
+class VisuelFilterForm(forms.Form):
+    """The filters of Visuel Synchronisations; the same ones describe « Tout cocher »'s selection."""
+
+    type = forms.ChoiceField(choices=SyncItem.Kind.choices, required=False, widget=forms.HiddenInput)
+    company = forms.ModelChoiceField(queryset=None, required=False, label=_("Société"), empty_label=_("Toutes"))
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, label=_("Statut"))
+    supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
+    date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
+    date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
+
+    def __init__(self, *args, companies, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["company"].queryset = companies
+        bootstrap(self)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", _("La fin de la période précède son début."))
+        return data
+
+    @property
+    def kind(self) -> str:
+        value = self.cleaned_data.get("type") if self.is_valid() else None
+        return value or SyncItem.Kind.CREATION
+
+    def selection_filters(self) -> dict:
+        """JSON-safe filters for a run's selection."""
+        data = self.cleaned_data
+        return {
+            "company": data["company"].pk if data.get("company") else None,
+            "status": data.get("status") or "",
+            "supplier": data.get("supplier") or "",
+            "date_from": data["date_from"].isoformat() if data.get("date_from") else "",
+            "date_to": data["date_to"].isoformat() if data.get("date_to") else "",
+        }

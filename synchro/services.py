@@ -1,0 +1,737 @@
+"""Export of entries and updates to Sage FRP 1000, exactly once; runs; anomalies.
+
+Exactly once: every version of an entry has a stable key (``SFD-<invoice>-V<version>``). Items are claimed
+and committed *en cours* before the network call; when the outcome is unknown (timeout, reset, crash, 5xx),
+they become *à vérifier* and are reconciled by looking the key up in Sage, never blindly resent. A company is
+held by one sync at a time (a claim in the database, shared with the referential pull).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from companies.models import Company
+from companies.services import (
+    CompanyBusy,
+    company_referential_pull_claimed,
+    company_sync_claimed,
+    company_sync_renew,
+)
+from connectors.sage_frp1000.client import (
+    SageAuthError,
+    SageClient,
+    SageError,
+    SageRejected,
+    SageUnavailable,
+)
+from core.logging import sync_logger
+from core.services import audit_record
+from invoices.accounting import EntryError
+from invoices.models import ExportState, Invoice, InvoiceEvent
+from invoices.validation import entry_for_invoice
+
+from .hints import field_label, hint_for
+from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
+from .precheck import Referential
+
+logger = logging.getLogger(__name__)
+
+EXPORT_LABEL = "export vers Sage FRP 1000"
+# What « Exporter » may send: what waits, and what Sage refused (once fixed in Sage, it may pass).
+MANUAL_STATES = (ExportState.TO_EXPORT, ExportState.REJECTED)
+# What the schedule sends: only what waits; a refused entry waits for its correction in SFD.
+AUTOMATIC_STATES = (ExportState.TO_EXPORT,)
+
+
+# --- selections -----------------------------------------------------------------------------------------
+
+
+def selection_invoices(selection: dict, *, kind: str, company: Company, automatic: bool) -> QuerySet[Invoice]:
+    """The invoices of one company that a run's selection designates, for one kind (creation or update)."""
+    states = AUTOMATIC_STATES if automatic else MANUAL_STATES
+    state_field = "export_state" if kind == SyncItem.Kind.CREATION else "update_state"
+    invoices = Invoice.objects.filter(company=company, **{f"{state_field}__in": states})
+    wanted_kind = selection.get("kind", "all")
+    if wanted_kind not in ("all", kind):
+        return invoices.none()
+    if "invoices" in selection:
+        return invoices.filter(pk__in=selection["invoices"])
+    return apply_filters(invoices, selection.get("filters", {}), state_field=state_field)
+
+
+def apply_filters(invoices: QuerySet[Invoice], filters: dict, *, state_field: str) -> QuerySet[Invoice]:
+    """The filters of the Visuel Synchronisations screen, as stored in a run's selection."""
+    if filters.get("company"):
+        invoices = invoices.filter(company_id=filters["company"])
+    if filters.get("status"):
+        invoices = invoices.filter(**{state_field: filters["status"]})
+    if filters.get("date_from"):
+        invoices = invoices.filter(invoice_date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        invoices = invoices.filter(invoice_date__lte=filters["date_to"])
+    if filters.get("supplier"):
+        text = filters["supplier"]
+        invoices = invoices.filter(Q(supplier__code__iexact=text) | Q(supplier__label__icontains=text))
+    return invoices
+
+
+# --- runs -------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def run_start(
+    *,
+    trigger: str,
+    user,
+    companies: Iterable[Company],
+    selection: dict | None = None,
+    include_pull: bool = False,
+    scheduled_for: dt.datetime | None = None,
+) -> SyncRun:
+    """Create a run and one line per company; each line is dispatched to the workers after commit."""
+    from .tasks import run_company_task
+
+    run = SyncRun.objects.create(
+        trigger=trigger,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        selection=selection or {"kind": "all"},
+        include_pull=include_pull,
+        scheduled_for=scheduled_for,
+    )
+    lines = SyncRunCompany.objects.bulk_create([SyncRunCompany(run=run, company=c) for c in companies])
+    for line in lines:
+        run_company_task.delay_on_commit(line.pk)
+    if not lines:
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now())
+    audit_record(
+        actor=user,
+        action=f"synchro.{trigger}",
+        summary=_("%(what)s lancée pour %(codes)s")
+        % {"what": run.get_trigger_display().capitalize(), "codes": ", ".join(line.company.code for line in lines)},
+        details={"run": run.pk, "selection": run.selection},
+    )
+    return run
+
+
+def run_finalize(run_id: int) -> SyncRun | None:
+    """Close the run once every company is done (exactly once, whoever finishes last)."""
+    lines = list(SyncRunCompany.objects.filter(run_id=run_id).values_list("status", flat=True))
+    if any(status in (SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING) for status in lines):
+        return None
+    ok = {SyncRunCompany.Status.SUCCEEDED}
+    if all(status in ok for status in lines):
+        status = SyncRun.Status.SUCCEEDED
+    elif any(status in (*ok, SyncRunCompany.Status.PARTIAL) for status in lines):
+        status = SyncRun.Status.PARTIAL
+    else:
+        status = SyncRun.Status.FAILED
+    closed = SyncRun.objects.filter(pk=run_id, finished_at__isnull=True).update(
+        status=status, finished_at=timezone.now()
+    )
+    run = SyncRun.objects.get(pk=run_id)
+    if closed:
+        from .notifications import run_notify
+
+        transaction.on_commit(lambda: run_notify(run_id=run_id))
+    return run
+
+
+def run_company_execute(*, run_company_id: int, token: str | None = None) -> SyncRunCompany:
+    """One company of a run: referential pull (automatic runs), then export of entries and updates.
+
+    ``token`` identifies this attempt in the company's claim (a task passes its own id, so that the same message
+    redelivered after its worker died takes its claim back). Raises ``CompanyBusy`` when another sync holds the
+    company; the caller decides to wait or to say so.
+    """
+    line = SyncRunCompany.objects.select_related("run", "company__connector", "run__user").get(pk=run_company_id)
+    if line.finished:
+        return line
+    run, company = line.run, line.company
+    token = token or uuid.uuid4().hex
+    log = sync_logger(logger, run_id=run.pk, company=company.code)
+    if run.is_simulation:
+        _simulate(line, log)
+        run_finalize(run.pk)
+        return line
+    with company_sync_claimed(company, token=token, label=EXPORT_LABEL):
+        SyncRunCompany.objects.filter(pk=line.pk).update(
+            status=SyncRunCompany.Status.RUNNING, started_at=timezone.now()
+        )
+        status, error = SyncRunCompany.Status.SUCCEEDED, ""
+        try:
+            if run.include_pull:
+                outcome = company_referential_pull_claimed(company=company, token=token, actor=run.user)
+                SyncRunCompany.objects.filter(pk=line.pk).update(pull_counts=outcome.counts)
+                if outcome.error:
+                    raise SageError(_("Référentiel : %(error)s") % {"error": outcome.error})
+                company.refresh_from_db()
+            exporter = CompanyExporter(line, token)
+            with exporter.client:
+                exporter.recover()
+                exporter.export_creations()
+                exporter.export_updates()
+        except SageError as failure:
+            status, error = SyncRunCompany.Status.FAILED, failure.message
+            log.warning("sync failed: %s", failure.message)
+        unknown = SyncItem.objects.filter(company=company, status=SyncItem.Status.UNKNOWN).count()
+        SyncRunCompany.objects.filter(pk=line.pk).update(unknown=unknown)
+        line.refresh_from_db()
+        if status == SyncRunCompany.Status.SUCCEEDED and (line.rejected or line.unknown):
+            status = SyncRunCompany.Status.PARTIAL
+        SyncRunCompany.objects.filter(pk=line.pk).update(status=status, error=error, finished_at=timezone.now())
+        log.info("sync of %s: %s (%s integrated, %s rejected)", company.code, status, line.integrated, line.rejected)
+    run_finalize(run.pk)
+    line.refresh_from_db()
+    return line
+
+
+def run_company_busy(*, run_company_id: int, busy: CompanyBusy) -> None:
+    SyncRunCompany.objects.filter(pk=run_company_id).update(
+        status=SyncRunCompany.Status.BUSY, error=str(busy), finished_at=timezone.now()
+    )
+    run_finalize(SyncRunCompany.objects.get(pk=run_company_id).run_id)
+
+
+# --- the exporter -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    item: SyncItem
+    invoice_id: int
+
+
+class CompanyExporter:
+    """Sends one company's selected entries and updates, batch by batch, and records every outcome."""
+
+    def __init__(self, line: SyncRunCompany, token: str):
+        self.line = line
+        self.run = line.run
+        self.company = line.company
+        self.token = token
+        self.automatic = self.run.trigger in (SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.MANUAL)
+        self.client: SageClient = self.company.connector.client()
+        self.referential = Referential(self.company)
+        self.batch_size = settings.SYNC_BATCH_SIZE
+        self.rounds = settings.SYNC_SEND_ROUNDS
+
+    # counters on the run's line, with F() so that nothing is lost between processes
+    def _count(self, **increments: int) -> None:
+        if increments:
+            SyncRunCompany.objects.filter(pk=self.line.pk).update(**{k: F(k) + v for k, v in increments.items()})
+
+    def _heartbeat(self) -> None:
+        if not company_sync_renew(company_id=self.company.pk, token=self.token):
+            raise SageError(_("La synchronisation a perdu la main sur la société (délai dépassé) : elle sera reprise."))
+
+    # --- recovery ---
+
+    def recover(self) -> None:
+        """What a dead attempt left behind: *en cours* becomes *à vérifier*, then everything *à vérifier* is
+        looked up in Sage before anything is sent again."""
+        now = timezone.now()
+        with transaction.atomic():
+            stuck = SyncItem.objects.filter(company=self.company, status=SyncItem.Status.SENDING)
+            creation_ids = list(stuck.filter(kind=SyncItem.Kind.CREATION).values_list("invoice_id", flat=True))
+            stuck.update(status=SyncItem.Status.UNKNOWN, updated_at=now)
+            Invoice.objects.filter(pk__in=creation_ids, export_state=ExportState.SENDING).update(
+                export_state=ExportState.UNKNOWN
+            )
+            # A BAP update carries its own idempotent key: it is simply sent again.
+            updates = SyncItem.objects.filter(
+                company=self.company, kind=SyncItem.Kind.UPDATE, status=SyncItem.Status.UNKNOWN
+            )
+            Invoice.objects.filter(pk__in=updates.values("invoice_id")).update(update_state=ExportState.TO_EXPORT)
+            updates.update(status=SyncItem.Status.PENDING, updated_at=now)
+        unknown = list(
+            SyncItem.objects.filter(
+                company=self.company, kind=SyncItem.Kind.CREATION, status=SyncItem.Status.UNKNOWN
+            ).order_by("pk")
+        )
+        for start in range(0, len(unknown), self.batch_size):
+            to_resend = self._reconcile(unknown[start : start + self.batch_size])
+            self._release(to_resend, _("Absente de Sage FRP 1000 après vérification : elle sera renvoyée."))
+
+    def _reconcile(self, items: list[SyncItem]) -> list[SyncItem]:
+        """Look each key up in Sage: found → integrated; absent → returned, to be sent again."""
+        absent, found = [], []
+        for item in items:
+            booked = self.client.get_entry(self.company.code, item.key)
+            if booked is None:
+                absent.append(item)
+            else:
+                found.append((item, booked["piece_number"]))
+        if found:
+            self._integrate(found, reconciled=True)
+        return absent
+
+    # --- creations ---
+
+    def export_creations(self) -> None:
+        invoices = selection_invoices(
+            self.run.selection, kind=SyncItem.Kind.CREATION, company=self.company, automatic=self.automatic
+        )
+        ids = list(invoices.order_by("pk").values_list("pk", flat=True))
+        self._count(total=len(ids))
+        for start in range(0, len(ids), self.batch_size):
+            self._heartbeat()
+            chunk = ids[start : start + self.batch_size]
+            self._send_batch(self._prepare(chunk))
+            self._count(done=len(chunk))
+
+    def _prepare(self, invoice_ids: list[int]) -> list[SyncItem]:
+        """Claim a batch: committed *en cours* (with their keys and payloads) before the network call."""
+        states = AUTOMATIC_STATES if self.automatic else MANUAL_STATES
+        now = timezone.now()
+        with transaction.atomic():
+            invoices = list(
+                Invoice.objects.select_for_update(of=("self",))
+                .filter(pk__in=invoice_ids, export_state__in=states)
+                .select_related("company", "supplier")
+                .prefetch_related("lines__account", "lines__tax_code", "lines__analytic_section")
+            )
+            existing = {
+                (item.invoice_id, item.version): item
+                for item in SyncItem.objects.filter(
+                    invoice_id__in=[i.pk for i in invoices], kind=SyncItem.Kind.CREATION
+                )
+            }
+            payloads: dict[int, dict] = {}
+            local_errors: dict[int, list] = {}
+            for invoice in invoices:
+                item = existing.get((invoice.pk, invoice.accounting_version))
+                if item is not None and item.payload and item.status == SyncItem.Status.PENDING:
+                    # Sent before and confirmed absent from Sage: send exactly the same content again.
+                    payloads[invoice.pk] = item.payload
+                    continue
+                try:
+                    payloads[invoice.pk] = entry_for_invoice(invoice, list(invoice.lines.all())).payload(
+                        invoice.external_id
+                    )
+                except EntryError as error:
+                    local_errors[invoice.pk] = [
+                        ("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems
+                    ]
+            self.referential.load_for(list(payloads.values()))
+            for invoice_id, payload in payloads.items():
+                errors = self.referential.check(payload)
+                if errors:
+                    local_errors[invoice_id] = [(e.code, e.field, e.message) for e in errors]
+            sending, new_items, changed_items, rejected = [], [], [], []
+            for invoice in invoices:
+                item = existing.get((invoice.pk, invoice.accounting_version))
+                if item is None:
+                    item = SyncItem(
+                        invoice=invoice,
+                        company=self.company,
+                        kind=SyncItem.Kind.CREATION,
+                        version=invoice.accounting_version,
+                        key=invoice.external_id,
+                    )
+                    new_items.append(item)
+                else:
+                    changed_items.append(item)
+                item.payload = payloads.get(invoice.pk, {})
+                item.bap_version = invoice.bap_version
+                item.run = self.run
+                item.last_attempt_at = now
+                if invoice.pk in local_errors:
+                    item.status = SyncItem.Status.REJECTED
+                    item.last_error = local_errors[invoice.pk][0][2]
+                    rejected.append((item, local_errors[invoice.pk]))
+                else:
+                    item.status = SyncItem.Status.SENDING
+                    item.attempts += 1
+                    item.last_error = ""
+                    sending.append(item)
+            SyncItem.objects.bulk_create(new_items)
+            SyncItem.objects.bulk_update(
+                changed_items,
+                ["payload", "bap_version", "run", "last_attempt_at", "status", "attempts", "last_error", "updated_at"],
+            )
+            Invoice.objects.filter(pk__in=[item.invoice_id for item in sending]).update(
+                export_state=ExportState.SENDING, last_attempt_at=now
+            )
+            if rejected:
+                self._record_rejections(rejected, source="sfd")
+        return sending
+
+    def _send_batch(self, items: list[SyncItem]) -> None:
+        for _round in range(self.rounds):
+            if not items:
+                return
+            try:
+                results = self._post(items)
+            except SageUnavailable as error:
+                if not error.outcome_unknown:
+                    self._release(items, error.message)
+                    raise
+                # It may have been booked: look every key up before sending anything again.
+                self._mark_unknown(items, error.message)
+                items = self._resend(self._reconcile(items))
+                continue
+            except SageError as error:
+                # The batch itself was refused (or the key): nothing was booked.
+                self._release(items, error.message)
+                raise
+            accepted = [
+                (item, result.piece_number)
+                for item, result in zip(items, results, strict=True)
+                if result.status != "rejected"
+            ]
+            refused = [
+                (item, [(e.get("code", "?"), e.get("field") or "", e.get("message", "")) for e in result.errors])
+                for item, result in zip(items, results, strict=True)
+                if result.status == "rejected"
+            ]
+            with transaction.atomic():
+                if accepted:
+                    self._integrate(accepted)
+                if refused:
+                    self._record_rejections(refused, source="sage")
+            return
+        # Rounds exhausted: what is still unknown stays *à vérifier*; the next run reconciles it first.
+
+    def _post(self, items: list[SyncItem]):
+        attempt = 0
+        while True:
+            try:
+                return self.client.post_entries(self.company.code, [item.payload for item in items])
+            except SageUnavailable as error:
+                # Only what Sage said it did not process (503, 429, refused connection) is retried as is.
+                if error.outcome_unknown or attempt >= settings.SAGE_RETRIES:
+                    raise
+                delay = (
+                    error.retry_after if error.retry_after is not None else settings.SAGE_BACKOFF_SECONDS * 2**attempt
+                )
+                time.sleep(min(delay + random.uniform(0, delay / 2), 60))  # noqa: S311 - jitter
+                attempt += 1
+                self._heartbeat()
+
+    def _mark_unknown(self, items: list[SyncItem], message: str) -> None:
+        with transaction.atomic():
+            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+                status=SyncItem.Status.UNKNOWN, last_error=message, updated_at=timezone.now()
+            )
+            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(export_state=ExportState.UNKNOWN)
+        for item in items:
+            item.status = SyncItem.Status.UNKNOWN
+
+    def _resend(self, items: list[SyncItem]) -> list[SyncItem]:
+        now = timezone.now()
+        with transaction.atomic():
+            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+                status=SyncItem.Status.SENDING, attempts=F("attempts") + 1, last_attempt_at=now, updated_at=now
+            )
+            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(
+                export_state=ExportState.SENDING, last_attempt_at=now
+            )
+        return items
+
+    def _release(self, items: list[SyncItem], message: str) -> None:
+        """Known not to be in Sage: back to *à exporter*, with why."""
+        if not items:
+            return
+        with transaction.atomic():
+            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+                status=SyncItem.Status.PENDING, last_error=message, updated_at=timezone.now()
+            )
+            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(export_state=ExportState.TO_EXPORT)
+
+    @transaction.atomic
+    def _integrate(self, accepted: list[tuple[SyncItem, str]], *, reconciled: bool = False) -> None:
+        now = timezone.now()
+        items = {item.invoice_id: (item, piece) for item, piece in accepted}
+        invoices = list(Invoice.objects.select_for_update(of=("self",)).filter(pk__in=items.keys()))
+        for invoice in invoices:
+            item, piece = items[invoice.pk]
+            invoice.status = Invoice.Status.INTEGRATED
+            invoice.export_state = ExportState.DONE
+            invoice.sage_piece_number = piece
+            invoice.integrated_version = item.version
+            invoice.integrated_at = now
+            invoice.bap_pushed_version = item.bap_version
+            # The BAP changed while the entry was on its way: that change is an update to push.
+            if invoice.bap_version > item.bap_version:
+                invoice.update_state = ExportState.TO_EXPORT
+        Invoice.objects.bulk_update(
+            invoices,
+            ["status", "export_state", "sage_piece_number", "integrated_version", "integrated_at",
+             "bap_pushed_version", "update_state"],
+        )  # fmt: skip
+        for item, piece in accepted:
+            item.status = SyncItem.Status.INTEGRATED
+            item.piece_number = piece
+            item.last_error = ""
+            item.updated_at = now
+        SyncItem.objects.bulk_update(
+            [item for item, _ in accepted], ["status", "piece_number", "last_error", "updated_at"]
+        )
+        Anomaly.objects.filter(invoice_id__in=items.keys(), cleared_at__isnull=True, simulated=False).update(
+            cleared_at=now, cleared_reason="intégrée"
+        )
+        message = _("Intégrée dans Sage FRP 1000 : pièce %(piece)s.")
+        if reconciled:
+            message = _("Retrouvée dans Sage FRP 1000 après vérification : pièce %(piece)s.")
+        InvoiceEvent.objects.bulk_create(
+            [
+                InvoiceEvent(
+                    invoice_id=item.invoice_id,
+                    actor_label=self._actor_label,
+                    kind="integrated",
+                    message=message % {"piece": piece},
+                )
+                for item, piece in accepted
+            ]
+        )
+        self._count(integrated=len(accepted))
+
+    @property
+    def _actor_label(self) -> str:
+        user = self.run.user
+        if user is None:
+            return _("automatique")
+        return (user.get_full_name() or user.get_username())[:150]
+
+    def _record_rejections(
+        self, refused: list[tuple[SyncItem, list[tuple]]], *, source: str, state_field: str = "export_state"
+    ) -> None:
+        now = timezone.now()
+        anomalies, events = [], []
+        for item, errors in refused:
+            item.status = SyncItem.Status.REJECTED
+            item.last_error = errors[0][2] if errors else _("Refusée par Sage FRP 1000.")
+            item.updated_at = now
+            for code, field, message in errors or [("REJECTED", "", item.last_error)]:
+                anomalies.append(
+                    Anomaly(
+                        item=item, invoice_id=item.invoice_id, company=self.company, run=self.run, source=source,
+                        code=code[:40], field=field_label(field)[:100], message=message[:500],
+                        hint=hint_for(code, item.payload, field)[:500],
+                    )
+                )  # fmt: skip
+            codes = ", ".join(sorted({code for code, *_ in errors}))
+            events.append(
+                InvoiceEvent(
+                    invoice_id=item.invoice_id,
+                    actor_label=self._actor_label,
+                    kind="rejected",
+                    message=(
+                        _("Refusée avant envoi (contrôle SFD) : %(codes)s.")
+                        if source == "sfd"
+                        else _("Refusée par Sage FRP 1000 : %(codes)s.")
+                    )
+                    % {"codes": codes},
+                )
+            )
+        ids = [item.invoice_id for item, _ in refused]
+        # An earlier version's anomalies of the same invoice were cleared when it was corrected; a re-export of
+        # the same version replaces its own.
+        Anomaly.objects.filter(invoice_id__in=ids, cleared_at__isnull=True, simulated=False).update(
+            cleared_at=now, cleared_reason="remplacée"
+        )
+        SyncItem.objects.bulk_update([item for item, _ in refused], ["status", "last_error", "updated_at"])
+        Anomaly.objects.bulk_create(anomalies)
+        InvoiceEvent.objects.bulk_create(events)
+        Invoice.objects.filter(pk__in=ids).update(**{state_field: ExportState.REJECTED})
+        self._count(rejected=len(refused))
+
+    # --- updates (BAP) ---
+
+    def export_updates(self) -> None:
+        invoices = selection_invoices(
+            self.run.selection, kind=SyncItem.Kind.UPDATE, company=self.company, automatic=self.automatic
+        )
+        ids = list(invoices.order_by("pk").values_list("pk", flat=True))
+        self._count(total=len(ids))
+        for invoice_id in ids:
+            self._send_update(invoice_id)
+            self._count(done=1)
+            self._heartbeat()
+
+    def _send_update(self, invoice_id: int) -> None:
+        states = AUTOMATIC_STATES if self.automatic else MANUAL_STATES
+        now = timezone.now()
+        with transaction.atomic():
+            invoice = (
+                Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice_id, update_state__in=states).first()
+            )
+            if invoice is None:
+                return
+            payload = {
+                "update_id": invoice.update_id,
+                "bap": invoice.bap,
+                "bap_date": invoice.bap_date.isoformat() if invoice.bap_date else None,
+            }
+            item, _created = SyncItem.objects.get_or_create(
+                invoice=invoice,
+                kind=SyncItem.Kind.UPDATE,
+                version=invoice.bap_version,
+                defaults={"company": self.company, "key": invoice.update_id},
+            )
+            item.payload = payload
+            item.status = SyncItem.Status.SENDING
+            item.attempts += 1
+            item.last_attempt_at = now
+            item.run = self.run
+            item.save()
+            Invoice.objects.filter(pk=invoice.pk).update(update_state=ExportState.SENDING, last_attempt_at=now)
+            piece = invoice.sage_piece_number
+        try:
+            self.client.patch_entry(self.company.code, piece, payload)
+        except SageRejected as error:
+            errors = [(e.get("code", "?"), e.get("field") or "", e.get("message", "")) for e in error.errors]
+            with transaction.atomic():
+                self._record_rejections(
+                    [(item, errors or [("REJECTED", "", error.message)])], source="sage", state_field="update_state"
+                )
+            return
+        except (SageUnavailable, SageAuthError) as error:
+            # The update is idempotent (its update_id): back to *à exporter*, sent again next time.
+            with transaction.atomic():
+                SyncItem.objects.filter(pk=item.pk).update(status=SyncItem.Status.PENDING, last_error=error.message)
+                Invoice.objects.filter(pk=invoice_id).update(update_state=ExportState.TO_EXPORT)
+            raise
+        with transaction.atomic():
+            fresh = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
+            fresh.bap_pushed_version = max(fresh.bap_pushed_version, item.version)
+            fresh.update_state = ExportState.DONE if fresh.bap_version == item.version else ExportState.TO_EXPORT
+            fresh.save(update_fields=["bap_pushed_version", "update_state", "updated_at"])
+            SyncItem.objects.filter(pk=item.pk).update(
+                status=SyncItem.Status.INTEGRATED, piece_number=piece, last_error=""
+            )
+            Anomaly.objects.filter(
+                item__invoice_id=invoice_id, item__kind=SyncItem.Kind.UPDATE, cleared_at__isnull=True
+            ).update(cleared_at=timezone.now(), cleared_reason="mise à jour appliquée")
+            InvoiceEvent.objects.create(
+                invoice_id=invoice_id,
+                actor_label=self._actor_label,
+                kind="updated",
+                message=_("BAP transmis à Sage FRP 1000 (pièce %(piece)s).") % {"piece": piece},
+            )
+        self._count(updated=1)
+
+
+# --- simulation -------------------------------------------------------------------------------------------
+
+
+def _simulate(line: SyncRunCompany, log) -> None:
+    """« Simuler »: Sage's simulation mode on the selection; anomalies are recorded for the run, nothing else."""
+    company, run = line.company, line.run
+    SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.RUNNING, started_at=timezone.now())
+    invoices = selection_invoices(run.selection, kind=SyncItem.Kind.CREATION, company=company, automatic=False)
+    ids = list(invoices.order_by("pk").values_list("pk", flat=True))
+    SyncRunCompany.objects.filter(pk=line.pk).update(total=len(ids))
+    referential = Referential(company)
+    status, error_message, would_pass, refused = SyncRunCompany.Status.SUCCEEDED, "", 0, 0
+    try:
+        with company.connector.client() as client:
+            for start in range(0, len(ids), settings.SYNC_BATCH_SIZE):
+                batch = list(
+                    Invoice.objects.filter(pk__in=ids[start : start + settings.SYNC_BATCH_SIZE])
+                    .select_related("company", "supplier")
+                    .prefetch_related("lines__account", "lines__tax_code", "lines__analytic_section")
+                )
+                anomalies, to_send = [], []
+                for invoice in batch:
+                    try:
+                        payload = entry_for_invoice(invoice, list(invoice.lines.all())).payload(invoice.external_id)
+                    except EntryError as failure:
+                        anomalies += [
+                            _simulated(run, invoice, "ENTRY_INVALID", p.field, p.message, {}) for p in failure.problems
+                        ]
+                        continue
+                    referential.load_for([payload])
+                    local = referential.check(payload)
+                    if local:
+                        anomalies += [
+                            _simulated(run, invoice, e.code, e.field, e.message, payload, "sfd") for e in local
+                        ]
+                    else:
+                        to_send.append((invoice, payload))
+                if to_send:
+                    results = client.post_entries(company.code, [p for _, p in to_send], simulate=True)
+                    for (invoice, payload), result in zip(to_send, results, strict=True):
+                        for e in result.errors:
+                            anomalies.append(
+                                _simulated(
+                                    run,
+                                    invoice,
+                                    e.get("code", "?"),
+                                    e.get("field") or "",
+                                    e.get("message", ""),
+                                    payload,
+                                )
+                            )
+                refused_ids = {anomaly.invoice_id for anomaly in anomalies}
+                refused += len(refused_ids)
+                would_pass += len(batch) - len(refused_ids)
+                Anomaly.objects.bulk_create(anomalies)
+                SyncRunCompany.objects.filter(pk=line.pk).update(done=F("done") + len(batch))
+    except SageError as failure:
+        status, error_message = SyncRunCompany.Status.FAILED, failure.message
+        log.warning("simulation failed: %s", failure.message)
+    if status == SyncRunCompany.Status.SUCCEEDED and refused:
+        status = SyncRunCompany.Status.PARTIAL
+    SyncRunCompany.objects.filter(pk=line.pk).update(
+        status=status, error=error_message, integrated=would_pass, rejected=refused, finished_at=timezone.now()
+    )
+
+
+def _simulated(run, invoice, code, field, message, payload, source="sage") -> Anomaly:
+    return Anomaly(
+        invoice=invoice, company=invoice.company, run=run, simulated=True, source=source, code=code[:40],
+        field=field_label(field)[:100], message=message[:500], hint=hint_for(code, payload, field)[:500],
+    )  # fmt: skip
+
+
+# --- the reaper -------------------------------------------------------------------------------------------
+
+
+def synchro_reap() -> dict:
+    """Finish what a lost message or a dead worker left: the database is the source of truth, not the broker.
+
+    - a run line still *en attente* or *en cours* whose company is not held by a live claim is dispatched again;
+    - a referential pull *en attente* for longer than that is dispatched again.
+    A claim expires ``SYNC_LEASE_SECONDS`` after its last sign of life, so a sync that is alive is never touched.
+    """
+    from companies.tasks import company_pull
+
+    from .tasks import run_company_task
+
+    now = timezone.now()
+    quiet = now - dt.timedelta(seconds=settings.SYNC_REAP_SECONDS)
+    free = Q(company__sync_claim_until__isnull=True) | Q(company__sync_claim_until__lt=now)
+    lines = list(
+        SyncRunCompany.objects.filter(status__in=[SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING])
+        .filter(free)
+        .filter(Q(started_at__lt=quiet) | Q(started_at__isnull=True, queued_at__lt=quiet))
+        .values_list("pk", flat=True)
+    )
+    for pk in lines:
+        # Touch the line so that the next reap leaves it alone while this dispatch is on its way.
+        SyncRunCompany.objects.filter(pk=pk).update(queued_at=now, started_at=None, status=SyncRunCompany.Status.QUEUED)
+        run_company_task.delay_on_commit(pk)
+    pulls = list(
+        Company.objects.filter(pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=quiet)
+        .filter(Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now))
+        .values_list("pk", flat=True)
+    )
+    for pk in pulls:
+        Company.objects.filter(pk=pk).update(pull_requested_at=now)
+        company_pull.delay_on_commit(pk)
+    if lines or pulls:
+        logger.warning("reaper dispatched again %s run line(s) and %s pull(s)", len(lines), len(pulls))
+    return {"lines": len(lines), "pulls": len(pulls)}

@@ -1,0 +1,36 @@
+"""Thin Celery tasks: load by id, call the service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils.translation import gettext as _
+
+from companies.services import CompanyBusy
+
+from .models import SyncRunCompany
+from .services import run_company_busy, run_company_execute, synchro_reap
+
+BUSY_RETRIES = 30
+BUSY_COUNTDOWN = 10
+
+
+@shared_task(bind=True, max_retries=BUSY_RETRIES)
+def run_company_task(self, run_company_id: int) -> str:
+    if not SyncRunCompany.objects.filter(pk=run_company_id).exists():
+        return "missing"
+    try:
+        # The task id is the claim token: the same message redelivered after its worker died takes it back.
+        return run_company_execute(run_company_id=run_company_id, token=f"task-{self.request.id}").status
+    except CompanyBusy as busy:
+        if self.request.retries < BUSY_RETRIES:
+            SyncRunCompany.objects.filter(pk=run_company_id).update(
+                error=_("En attente : %(what)s en cours pour cette société.") % {"what": busy.label}
+            )
+            raise self.retry(countdown=BUSY_COUNTDOWN) from None
+        run_company_busy(run_company_id=run_company_id, busy=busy)
+        return "busy"
+
+
+@shared_task
+def reap() -> dict:
+    return synchro_reap()

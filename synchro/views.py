@@ -1,0 +1,165 @@
+"""« Administration → Visuel Synchronisations »: what waits for Sage, « Exporter », « Simuler », anomalies, history."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import SuspiciousOperation
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from companies.selectors import companies_for_user
+
+from . import selectors
+from .forms import VisuelFilterForm
+from .models import SyncItem, SyncRun, SyncRunCompany
+from .services import run_start
+
+RIGHT = "synchro.view_synchronisations"
+
+
+def _filter_form(request, data) -> VisuelFilterForm:
+    return VisuelFilterForm(data, companies=companies_for_user(request.user))
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def visuel(request):
+    form = _filter_form(request, request.GET)
+    filters = form.selection_filters() if form.is_valid() else {}
+    kind = form.kind
+    rows = selectors.visuel_rows(request.user, kind=kind, filters=filters)
+    page = selectors.keyset_page(
+        rows,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+        last=request.GET.get("last") == "1",
+    )
+    query = request.GET.copy()
+    for key in ("after", "before", "last", "run"):
+        query.pop(key, None)
+    run = None
+    if request.GET.get("run", "").isdigit():
+        run = selectors.runs_for_user(request.user).filter(pk=int(request.GET["run"])).first()
+    context = {
+        "form": form,
+        "kind": kind,
+        "kinds": SyncItem.Kind.choices,
+        "page": page,
+        "query": query.urlencode(),
+        "run": run,
+    }
+    template = "synchro/_visuel_rows.html" if request.htmx and request.GET.get("rows") else "synchro/visuel.html"
+    return render(request, template, context)
+
+
+def _ticked_ids(request) -> set[int]:
+    try:
+        return {int(value) for value in request.POST.getlist("invoices")}
+    except ValueError:
+        raise SuspiciousOperation("identifiant invalide") from None
+
+
+@require_POST
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def export(request):
+    """« Exporter » (or « Simuler ») the ticked rows, or everything matching the filter (« Tout cocher »)."""
+    form = _filter_form(request, request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Filtre invalide : corrigez-le puis recommencez."))
+        return redirect("synchro:list")
+    kind = form.kind
+    simulate = request.POST.get("action") == "simulate"
+    if simulate and kind != SyncItem.Kind.CREATION:
+        messages.error(request, _("La simulation porte sur les écritures à intégrer."))
+        return redirect(f"{reverse('synchro:list')}?type={kind}")
+    rows = selectors.visuel_rows(request.user, kind=kind, filters=form.selection_filters())
+    if request.POST.get("select_all") == "1":
+        selection = {"kind": kind, "filters": form.selection_filters()}
+    else:
+        ids = _ticked_ids(request)
+        if not ids:
+            messages.warning(request, _("Cochez au moins une écriture, ou « Tout cocher »."))
+            return redirect(f"{reverse('synchro:list')}?{urlencode({'type': kind})}")
+        if rows.filter(pk__in=ids).count() != len(ids):
+            raise Http404
+        rows = rows.filter(pk__in=ids)
+        selection = {"kind": kind, "invoices": sorted(ids)}
+    companies = selectors.companies_with_rows(request.user, rows)
+    if not companies:
+        messages.info(request, _("Rien à exporter pour cette sélection."))
+        return redirect(f"{reverse('synchro:list')}?{urlencode({'type': kind})}")
+    run = run_start(
+        trigger=SyncRun.Trigger.SIMULATION if simulate else SyncRun.Trigger.EXPORT,
+        user=request.user,
+        companies=companies,
+        selection=selection,
+    )
+    what = _("Simulation lancée") if simulate else _("Export lancé")
+    messages.success(
+        request,
+        ngettext(
+            "%(what)s pour %(count)d société : suivez l'avancement ci-dessous.",
+            "%(what)s pour %(count)d sociétés : suivez l'avancement ci-dessous.",
+            len(companies),
+        )
+        % {"what": what, "count": len(companies)},
+    )
+    return redirect(f"{reverse('synchro:list')}?{urlencode({'type': kind, 'run': run.pk})}")
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def run_progress(request, pk: int):
+    run, lines = selectors.run_for_user(request.user, pk)
+    progress = selectors.run_progress(lines)
+    response = render(request, "synchro/_run_progress.html", {"run": run, "lines": lines, "progress": progress})
+    if progress["finished"]:
+        # The rows below refresh themselves once, when the run is over.
+        response["HX-Trigger"] = "run-finished"
+    return response
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def run_detail(request, pk: int):
+    run, lines = selectors.run_for_user(request.user, pk)
+    if run.is_simulation:
+        items_page = Paginator(selectors.run_simulated_anomalies(run, lines), 100).get_page(request.GET.get("page"))
+    else:
+        items_page = Paginator(selectors.run_items(run, lines), 100).get_page(request.GET.get("page"))
+    context = {"run": run, "lines": lines, "progress": selectors.run_progress(lines), "items_page": items_page}
+    return render(request, "synchro/run_detail.html", context)
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def anomaly_detail(request, invoice_pk: int):
+    invoice, anomalies = selectors.open_anomalies_for(request.user, invoice_pk)
+    template = "synchro/_anomaly_modal.html" if request.htmx else "synchro/anomaly_detail.html"
+    return render(request, template, {"invoice": invoice, "anomalies": anomalies})
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def history(request):
+    page = Paginator(selectors.runs_for_user(request.user), 25).get_page(request.GET.get("page"))
+    runs = list(page.object_list)
+    visible = set(companies_for_user(request.user).values_list("pk", flat=True))
+    lines_by_run: dict[int, list] = {}
+    for line in SyncRunCompany.objects.filter(run__in=runs, company_id__in=visible).select_related("company"):
+        lines_by_run.setdefault(line.run_id, []).append(line)
+    rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
+    return render(request, "synchro/history.html", {"page": page, "rows": rows})

@@ -1,0 +1,54 @@
+"""A real Celery worker killed with SIGKILL in the middle of an export: after restart, exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from companies.services import company_referential_pull
+from invoices.models import ExportState, Invoice
+from synchro.models import SyncRun, SyncRunCompany
+from synchro.services import run_start, synchro_reap
+from tests.support.invoices import bulk_validated_invoices
+from tests.support.workers import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow]
+
+FAST_LEASE = {"SYNC_LEASE_SECONDS": "3", "SYNC_REAP_SECONDS": "1", "SAGE_BACKOFF_SECONDS": "0.05"}
+
+
+def test_a_worker_killed_mid_export_loses_nothing_and_doubles_nothing(start_worker, sage, jno, settings):
+    settings.SYNC_LEASE_SECONDS = 3
+    settings.SYNC_REAP_SECONDS = 1
+    company_referential_pull(company=jno)
+    ids = bulk_validated_invoices(jno, 600)
+    # Sage takes its time: the kill lands while a batch is on the wire (it is booked anyway, later).
+    sage.faults({"match": "POST /companies/*/entries", "fault": "latency", "delay": 1.5})
+    worker = start_worker(extra_env=FAST_LEASE)
+    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
+    wait_for(
+        lambda: Invoice.objects.filter(export_state=ExportState.SENDING).exists(),
+        timeout=60,
+        message="a batch en cours",
+    )
+    worker.kill()
+    assert Invoice.objects.filter(pk__in=ids, export_state=ExportState.SENDING).exists()
+    time.sleep(2)  # the stub books the batch the dead worker sent
+    sage.clear_faults()
+
+    start_worker(extra_env=FAST_LEASE)
+    line = SyncRunCompany.objects.get(run=run)
+
+    def finished():
+        # What beat does every minute: the dead worker's claim expires, its run line is dispatched again.
+        synchro_reap()
+        line.refresh_from_db()
+        return line.finished
+
+    wait_for(finished, timeout=90, interval=1, message="the run to finish after the restart")
+    booked = Counter(e["external_id"] for e in sage.entries("JNO") if e["external_id"].startswith("SFD-"))
+    assert set(booked) == {f"SFD-{pk}-V1" for pk in ids}
+    assert max(booked.values()) == 1
+    assert Invoice.objects.filter(pk__in=ids, status=Invoice.Status.INTEGRATED).count() == len(ids)
