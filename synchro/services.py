@@ -364,6 +364,7 @@ class CompanyExporter:
             Invoice.objects.filter(pk__in=[item.invoice_id for item in sending]).update(
                 export_state=ExportState.SENDING, last_attempt_at=now
             )
+            Invoice.objects.filter(pk__in=[item.invoice_id for item, _errors in rejected]).update(last_attempt_at=now)
             if rejected:
                 self._record_rejections(rejected, source="sfd")
         return sending
