@@ -186,7 +186,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict = {}
+# Beat has one synchronisation entry: a tick every minute that claims due schedules in the database.
+CELERY_BEAT_SCHEDULE: dict = {
+    "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": 60.0},
+}
 
 # --- the Sage FRP 1000 connector and the synchronisation --------------------------------------------
 

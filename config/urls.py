@@ -10,5 +10,6 @@ urlpatterns = [
     path("administration/droits/", include("accounts.urls")),
     path("administration/societes/", include("companies.urls")),
     path("administration/synchronisations/", include("synchro.urls")),
+    path("administration/connecteurs/", include("connectors.urls")),
     path("factures/", include("invoices.urls")),
 ]

@@ -50,3 +50,39 @@ class Connector(models.Model):
             backoff=settings.SAGE_BACKOFF_SECONDS,
             max_response_bytes=settings.SAGE_MAX_RESPONSE_BYTES,
         )
+
+
+class SyncSchedule(models.Model):
+    """« Je souhaite synchroniser mes connecteurs CHAQUE JOUR / CHAQUE SEMAINE à HH:MM » (Europe/Paris).
+
+    One row. Celery beat ticks every minute and claims the row when ``next_run_at`` is due, with a conditional
+    UPDATE that moves ``next_run_at`` to the next occurrence after now: a slot runs once, and after a downtime
+    the missed slots collapse into one catch-up run.
+    """
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", _("CHAQUE JOUR")
+        WEEKLY = "weekly", _("CHAQUE SEMAINE")
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("lundi")
+        TUESDAY = 1, _("mardi")
+        WEDNESDAY = 2, _("mercredi")
+        THURSDAY = 3, _("jeudi")
+        FRIDAY = 4, _("vendredi")
+        SATURDAY = 5, _("samedi")
+        SUNDAY = 6, _("dimanche")
+
+    frequency = models.CharField(_("fréquence"), max_length=10, choices=Frequency.choices, default=Frequency.DAILY)
+    weekday = models.PositiveSmallIntegerField(_("jour"), choices=Weekday.choices, null=True, blank=True)
+    time = models.TimeField(_("heure"), default="12:00")
+    enabled = models.BooleanField(_("synchronisation automatique activée"), default=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.get_frequency_display()} {self.time:%H:%M}"

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,7 +37,8 @@ from connectors.sage_frp1000.client import (
     SageUnavailable,
 )
 from core.logging import sync_logger
-from core.services import audit_record
+from connectors.services import schedule_claim
+from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError
 from invoices.models import ExportState, Invoice, InvoiceEvent
 from invoices.validation import entry_for_invoice
@@ -736,3 +737,37 @@ def synchro_reap() -> dict:
     if lines or pulls:
         logger.warning("reaper dispatched again %s run line(s) and %s pull(s)", len(lines), len(pulls))
     return {"lines": len(lines), "pulls": len(pulls)}
+
+
+# --- the schedule ----------------------------------------------------------------------------------------
+
+
+def schedule_tick(*, now: dt.datetime | None = None) -> SyncRun | None:
+    """What Celery beat runs every minute: a heartbeat, the due automatic run (claimed once), the reaper."""
+    now = now or timezone.now()
+    heartbeat_touch("beat")
+    run = None
+    slot = schedule_claim(now=now)
+    if slot is not None:
+        companies = list(Company.objects.filter(active=True).select_related("connector"))
+        try:
+            with transaction.atomic():
+                run = run_start(
+                    trigger=SyncRun.Trigger.SCHEDULE,
+                    user=None,
+                    companies=companies,
+                    include_pull=True,
+                    scheduled_for=slot,
+                )
+        except IntegrityError:
+            logger.warning("the slot %s already has its run", slot)
+    synchro_reap()
+    return run
+
+
+def sync_now(*, user) -> SyncRun:
+    """« Synchroniser maintenant »: the automatic run, at once, on the user's active companies."""
+    from companies.selectors import companies_for_user
+
+    companies = list(companies_for_user(user).filter(active=True).select_related("connector"))
+    return run_start(trigger=SyncRun.Trigger.MANUAL, user=user, companies=companies, include_pull=True)

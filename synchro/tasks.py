@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from companies.services import CompanyBusy
 
 from .models import SyncRunCompany
-from .services import run_company_busy, run_company_execute, synchro_reap
+from .services import run_company_busy, run_company_execute, schedule_tick, synchro_reap
 
 BUSY_RETRIES = 30
 BUSY_COUNTDOWN = 10
@@ -34,3 +34,10 @@ def run_company_task(self, run_company_id: int) -> str:
 @shared_task
 def reap() -> dict:
     return synchro_reap()
+
+
+@shared_task(ignore_result=True)
+def scheduler_tick() -> int | None:
+    """Beat's only synchronisation entry: every minute. Claims in the database, so a second beat is harmless."""
+    run = schedule_tick()
+    return run.pk if run else None

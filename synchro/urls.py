@@ -11,4 +11,6 @@ urlpatterns = [
     path("executions/<int:pk>/", views.run_detail, name="run"),
     path("executions/<int:pk>/avancement/", views.run_progress, name="run_progress"),
     path("anomalies/<int:invoice_pk>/", views.anomaly_detail, name="anomaly"),
+    path("synchroniser/", views.synchronise_now, name="sync_now"),
+    path("dernieres/", views.recent_runs, name="recent_runs"),
 ]

@@ -19,7 +19,7 @@ from companies.selectors import companies_for_user
 from . import selectors
 from .forms import VisuelFilterForm
 from .models import SyncItem, SyncRun, SyncRunCompany
-from .services import run_start
+from .services import run_start, sync_now
 
 RIGHT = "synchro.view_synchronisations"
 
@@ -163,3 +163,34 @@ def history(request):
         lines_by_run.setdefault(line.run_id, []).append(line)
     rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
     return render(request, "synchro/history.html", {"page": page, "rows": rows})
+
+
+@require_POST
+@login_required
+@permission_required("connectors.manage_connectors", raise_exception=True)
+def synchronise_now(request):
+    run = sync_now(user=request.user)
+    if not run.companies.exists():
+        messages.warning(request, _("Aucune société active ne vous est accessible : rien à synchroniser."))
+    else:
+        messages.success(
+            request,
+            _("Synchronisation lancée : référentiel puis écritures, pour %(count)d société(s). Suivez-la ci-dessous.")
+            % {"count": run.companies.count()},
+        )
+    return redirect(f"{reverse('connectors:settings')}?onglet=synchronisation")
+
+
+@require_GET
+@login_required
+@permission_required("connectors.manage_connectors", raise_exception=True)
+def recent_runs(request):
+    runs = list(
+        selectors.runs_for_user(request.user).filter(trigger__in=[SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.MANUAL])[:5]
+    )
+    visible = set(companies_for_user(request.user).values_list("pk", flat=True))
+    lines_by_run: dict[int, list] = {}
+    for line in SyncRunCompany.objects.filter(run__in=runs, company_id__in=visible).select_related("company"):
+        lines_by_run.setdefault(line.run_id, []).append(line)
+    rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
+    return render(request, "synchro/_recent_runs.html", {"rows": rows})

@@ -36,6 +36,9 @@ class Spec:
     # the POST body for the user's company ("own") or another one ("other", which must answer 404).
     data: Callable[[World, str], dict] | None = None
     ok: tuple[int, ...] = (200, 302)
+    # False for what belongs to no company: a connector serves a group of companies, and its settings and the
+    # schedule are one administrator's right (« Paramétrage des connecteurs »), not a company's data.
+    company_scoped: bool = True
 
 
 def company_pk(world: World, which: str) -> dict:
@@ -79,6 +82,23 @@ SPECS: dict[str, Spec] = {
     "synchro:history": Spec(perm="synchro.view_synchronisations"),
     "synchro:run": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
     "synchro:run_progress": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
+    "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "synchro:recent_runs": Spec(perm="connectors.manage_connectors"),
+    "connectors:settings": Spec(perm="connectors.manage_connectors"),
+    "connectors:create": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "connectors:save": Spec(
+        perm="connectors.manage_connectors",
+        methods=("POST",),
+        kwargs=lambda world, which: {"pk": world.own["connector"].pk},
+        company_scoped=False,
+    ),
+    "connectors:test": Spec(
+        perm="connectors.manage_connectors",
+        methods=("POST",),
+        kwargs=lambda world, which: {"pk": world.own["connector"].pk},
+        company_scoped=False,
+    ),
+    "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",)),
     "synchro:anomaly": Spec(
         perm="synchro.view_synchronisations",
         kwargs=lambda world, which: {"invoice_pk": getattr(world, which)["invoice"].pk},
@@ -119,7 +139,7 @@ def world(connector, bob, charlie):
         runs[company.pk] = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
         SyncRunCompany.objects.create(run=runs[company.pk], company=company)
     return World(
-        own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk]},
+        own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk], "connector": connector},
         other={"company": other, "invoice": make_invoice(other, analytic="ADM", validate=True), "run": runs[other.pk]},
     )
 
@@ -157,7 +177,7 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
         if spec.perm:
             grant(bob, spec.perm)
         allowed.force_login(bob)
-        if spec.kwargs:
+        if spec.kwargs and spec.company_scoped:
             other_url = reverse(name, kwargs=spec.kwargs(world, "other"))
             assert _call(allowed, method, other_url, own_data).status_code == 404, (
                 name,

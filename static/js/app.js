@@ -84,3 +84,17 @@
     if (box) apply(box);
   });
 })();
+
+// SYNCHRONISATION: the day of the week only matters for « CHAQUE SEMAINE ».
+(function () {
+  "use strict";
+  function sync() {
+    var frequency = document.querySelector("[data-frequency]");
+    var weekday = document.querySelector("[data-weekday]");
+    if (frequency && weekday) weekday.hidden = frequency.value !== "weekly";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-frequency]")) sync();
+  });
+  document.addEventListener("DOMContentLoaded", sync);
+})();

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "connectors"
+
+urlpatterns = [
+    path("", views.connector_settings, name="settings"),
+    path("nouveau/", views.connector_save, name="create"),
+    path("<int:pk>/", views.connector_save, name="save"),
+    path("<int:pk>/tester/", views.connector_test, name="test"),
+    path("synchronisation/", views.schedule_save, name="schedule"),
+]

@@ -1,0 +1,154 @@
+"""« Administration → Paramétrage des connecteurs »: CONNEXION (write-only key, test) and SYNCHRONISATION."""
+
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from connectors.models import Connector, SyncSchedule
+from core.models import AuditEvent
+from synchro.models import SyncRun
+from tests.conftest import give_companies, grant
+from tests.support.stub import free_port
+
+URL = reverse("connectors:settings")
+
+
+@pytest.fixture
+def admin(bob, connector):
+    grant(bob, "connectors.manage_connectors")
+    give_companies(bob, all_companies=True)
+    return bob
+
+
+def _connector_data(connector, **changes):
+    data = {
+        f"c{connector.pk}-name": connector.name,
+        f"c{connector.pk}-url": connector.url,
+        f"c{connector.pk}-timeout_seconds": connector.timeout_seconds,
+        f"c{connector.pk}-api_key": "",
+    }
+    data.update({f"c{connector.pk}-{key}": value for key, value in changes.items()})
+    return data
+
+
+def test_it_requires_the_right(client, charlie, connector):
+    client.force_login(charlie)
+    assert client.get(URL).status_code == 403
+
+
+def test_the_api_key_is_encrypted_at_rest_and_never_rendered(client, admin, connector, sage):
+    client.force_login(admin)
+    stored = Connector.objects.get(pk=connector.pk).api_key_encrypted
+    assert sage.api_key not in stored and stored.startswith("gAAAA")
+    html = client.get(URL).content.decode()
+    assert sage.api_key not in html
+    assert "Une clé est enregistrée" in html
+    client.post(
+        reverse("connectors:save", args=[connector.pk]), _connector_data(connector, api_key="nouvelle-cle-secrete")
+    )
+    connector.refresh_from_db()
+    assert connector.decrypted_api_key() == "nouvelle-cle-secrete"
+    assert "nouvelle-cle-secrete" not in client.get(URL).content.decode()
+    assert "nouvelle-cle-secrete" not in str(list(AuditEvent.objects.values_list("summary", "details")))
+
+
+def test_an_empty_key_keeps_the_stored_one(client, admin, connector, sage):
+    client.force_login(admin)
+    client.post(reverse("connectors:save", args=[connector.pk]), _connector_data(connector, timeout_seconds=12))
+    connector.refresh_from_db()
+    assert connector.timeout_seconds == 12 and connector.decrypted_api_key() == sage.api_key
+    assert AuditEvent.objects.filter(
+        action="connector.changed", summary__contains="délai d'attente (s) : 5 → 12"
+    ).exists()
+
+
+def test_bad_values_are_refused_next_to_their_field(client, admin, connector):
+    client.force_login(admin)
+    response = client.post(
+        reverse("connectors:save", args=[connector.pk]),
+        _connector_data(connector, url="pas une url", timeout_seconds=0),
+    )
+    html = unescape(response.content.decode())
+    assert "Saisissez une URL valide." in html and "Entre 1 et 300 secondes." in html
+    connector.refresh_from_db()
+    assert connector.url.startswith("http://127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("ok", "Connexion réussie : Sage FRP 1000 (simulateur SFD) 7.0-stub."),
+        ("wrong-key", "Connexion refusée : clé API refusée par Sage FRP 1000."),
+        ("unreachable", "Serveur injoignable : Sage FRP 1000 est injoignable (connexion refusée)."),
+        ("slow", "Délai dépassé : Sage FRP 1000 ne répond pas (1 s)."),
+    ],
+)
+def test_tester_la_connexion_answers_in_french(client, admin, connector, sage, setup, expected):
+    if setup == "wrong-key":
+        connector.set_api_key("mauvaise")
+    elif setup == "unreachable":
+        connector.url = f"http://127.0.0.1:{free_port()}"
+    elif setup == "slow":
+        connector.timeout_seconds = 1
+        sage.faults({"match": "GET /health", "fault": "latency", "delay": 2})
+    connector.save()
+    client.force_login(admin)
+    response = client.post(reverse("connectors:test", args=[connector.pk]), follow=True)
+    assert expected in unescape(response.content.decode())
+
+
+def test_synchronisation_saves_and_shows_the_next_run_in_words(client, admin):
+    client.force_login(admin)
+    with time_machine.travel("2026-11-28 10:00:00+01:00", tick=False):
+        response = client.post(
+            reverse("connectors:schedule"),
+            {"frequency": "weekly", "weekday": "0", "time": "12:00", "enabled": "on"},
+            follow=True,
+        )
+    html = unescape(response.content.decode())
+    assert "Prochaine synchronisation : lundi 30 novembre 2026 à 12:00" in html
+    schedule = SyncSchedule.objects.get()
+    assert (schedule.frequency, schedule.weekday, schedule.time.strftime("%H:%M")) == ("weekly", 0, "12:00")
+    assert AuditEvent.objects.filter(action="schedule.changed", summary__contains="CHAQUE SEMAINE").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"frequency": "daily", "time": "25:99"}, "Heure invalide : saisissez HH:MM, par exemple 12:00."),
+        ({"frequency": "daily", "time": ""}, "Ce champ est obligatoire."),
+        ({"frequency": "weekly", "weekday": "", "time": "12:00"}, "Choisissez le jour de la semaine."),
+        ({"frequency": "monthly", "time": "12:00"}, "Sélectionnez un choix valide."),
+    ],
+)
+def test_a_bad_schedule_is_refused_next_to_its_field_and_nothing_is_saved(client, admin, data, error):
+    client.force_login(admin)
+    response = client.post(reverse("connectors:schedule"), data | {"enabled": "on"})
+    html = unescape(response.content.decode())
+    assert error in html and "n'a pas été enregistrée" in html
+    assert not SyncSchedule.objects.filter(enabled=True).exists()
+
+
+def test_synchroniser_maintenant_starts_the_automatic_run(client, admin, jno):
+    client.force_login(admin)
+    response = client.post(reverse("synchro:sync_now"), follow=True)
+    run = SyncRun.objects.get()
+    assert (run.trigger, run.include_pull, run.user) == (SyncRun.Trigger.MANUAL, True, admin)
+    assert "Synchronisation lancée" in unescape(response.content.decode())
+    recent = client.get(reverse("synchro:recent_runs")).content.decode()
+    assert "Synchronisation manuelle" in recent and "JNO" in recent
+
+
+def test_environment_seeds_the_first_connector(client, bob, db, settings):
+    grant(bob, "connectors.manage_connectors")
+    settings.SAGE_FRP1000_URL = "http://sage.example:8080"
+    settings.SAGE_FRP1000_API_KEY = "cle-de-l-environnement"
+    client.force_login(bob)
+    html = client.get(URL).content.decode()
+    connector = Connector.objects.get()
+    assert connector.url == "http://sage.example:8080" and connector.decrypted_api_key() == "cle-de-l-environnement"
+    assert "cle-de-l-environnement" not in html
