@@ -34,8 +34,8 @@ FORMAT_CII = "cii"
 FORMAT_LABELS = {FORMAT_FACTURX: "Factur-X", FORMAT_UBL: "UBL", FORMAT_CII: "CII"}
 
 _INVOICE_FLAVORS = ("factur-x", "ubl-2.1-invoice", "ubl-2.1-creditnote")
-# A DOCTYPE may only stand in the prolog: before the root element, after the XML declaration and comments.
-_DOCTYPE_IN_PROLOG = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL | re.IGNORECASE)
+_SPACES = re.compile(rb"[ \t\r\n]*")
+_PROLOG_ITEMS = ((b"<?", b"?>"), (b"<!--", b"-->"))
 
 
 class EInvoiceError(Exception):
@@ -99,9 +99,25 @@ def _refuse_doctype() -> EInvoiceError:
     )
 
 
+def _declares_doctype(data: bytes) -> bool:
+    """Whether the prolog (what precedes the root element) holds a DOCTYPE. One pass over the bytes whatever
+    they are: a regular expression over a file full of comments would backtrack for minutes."""
+    position = _SPACES.match(data, len(b"\xef\xbb\xbf") if data.startswith(b"\xef\xbb\xbf") else 0).end()
+    while True:
+        for start, end in _PROLOG_ITEMS:
+            if data.startswith(start, position):
+                closing = data.find(end, position + len(start))
+                if closing < 0:
+                    return False
+                position = _SPACES.match(data, closing + len(end)).end()
+                break
+        else:
+            return data[position : position + len(b"<!DOCTYPE")].upper() == b"<!DOCTYPE"
+
+
 def parse_xml(data: bytes) -> etree._Element:
     """The root of a trusted-shape XML document, or ``EInvoiceError``."""
-    if _DOCTYPE_IN_PROLOG.match(data.removeprefix(b"\xef\xbb\xbf")):
+    if _declares_doctype(data):
         raise _refuse_doctype()
     try:
         root = etree.fromstring(data, safe_parser())

@@ -36,8 +36,8 @@ from connectors.sage_frp1000.client import (
     SageRejected,
     SageUnavailable,
 )
-from core.logging import sync_logger
 from connectors.services import schedule_claim
+from core.logging import sync_logger
 from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError
 from invoices.models import ExportState, Invoice, InvoiceEvent

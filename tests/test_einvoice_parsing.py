@@ -167,6 +167,14 @@ def test_billion_laughs_is_refused_at_once():
     assert "DOCTYPE" in reason and "lol" not in reason
 
 
+def test_doctype_after_a_long_prolog_is_found_in_one_pass():
+    prolog = b'<?xml version="1.0"?>\n' + b"<!-- commentaire -->\n" * 500_000
+    started = time.monotonic()
+    assert "DOCTYPE" in refused(prolog + b'<!doctype r [<!ENTITY a "b">]><r>&a;</r>')
+    assert refused(prolog + b"<r/>").startswith("XML non reconnu")
+    assert time.monotonic() - started < 5
+
+
 def test_external_entity_is_never_resolved():
     reason = refused((FIXTURES / "xxe-etc-passwd.xml").read_bytes())
     assert "DOCTYPE" in reason
