@@ -11,7 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from companies.models import Account, Company, Supplier
@@ -51,8 +52,6 @@ def multi_ready(multi, scan_root):
 
 
 def folder_of(company: Company) -> Path:
-    from django.conf import settings
-
     return Path(settings.SCAN_ROOT) / company.scan_directory
 
 
@@ -104,8 +103,6 @@ def left_in(company: Company) -> dict[str, list[str]]:
 
 
 def test_demo_samples_of_jno(jno_ready):
-    folder = folder_of(jno_ready)
-    folder.mkdir(parents=True)
     for path in samples_for_company("JNO"):
         drop(jno_ready, path.name, path.read_bytes())
 
@@ -514,3 +511,5 @@ def test_import_invoices_command_prints_the_report_in_french(jno_ready):
         "  dollars.xml : refusée — Devise USD refusée : seules les factures en EUR sont acceptées.",
         "1 fichier(s) refusé(s) : voyez le .txt à côté de chacun dans erreurs/.",
     ]
+    with pytest.raises(CommandError, match="Société inconnue, inactive ou sans répertoire de scan : NOPE"):
+        call_command("import_invoices", "--company", "NOPE", stdout=io.StringIO())
