@@ -187,8 +187,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Beat has one synchronisation entry: a tick every minute that claims due schedules in the database.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+SCHEDULER_TICK_SECONDS = env_float("SCHEDULER_TICK_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
-    "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": 60.0},
+    "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
 }
 
 # --- the Sage FRP 1000 connector and the synchronisation --------------------------------------------

@@ -17,6 +17,7 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--disable-quic",
     "--no-first-run",
+    "--lang=fr-FR",
 ]
 
 

@@ -38,7 +38,16 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        env = os.environ | {"DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1"} | self.extra_env
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": database_url(),
+                "PYTHONUNBUFFERED": "1",
+                # What the worker dispatches itself (a tick's run, a retry) stays on this test's queue.
+                "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            }
+            | self.extra_env
+        )
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -108,3 +117,56 @@ def start_worker(transactional_db, worker_queue, tmp_path):
 @pytest.fixture
 def worker(start_worker, stub_process):
     return start_worker()
+
+
+class BeatProcess:
+    """A real Celery beat, ticking on the test's queue with its own schedule file."""
+
+    def __init__(self, queue: str, schedule_file: Path, log_path: Path, extra_env: dict | None = None):
+        self.queue = queue
+        self.schedule_file = schedule_file
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> BeatProcess:
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": database_url(),
+                "PYTHONUNBUFFERED": "1",
+                "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            }
+            | self.extra_env
+        )
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+             "--schedule", str(self.schedule_file)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@pytest.fixture
+def start_beat(transactional_db, worker_queue, tmp_path):
+    beats: list[BeatProcess] = []
+
+    def start(extra_env: dict | None = None) -> BeatProcess:
+        index = len(beats)
+        beat = BeatProcess(worker_queue, tmp_path / f"beat-{index}.db", tmp_path / f"beat-{index}.log", extra_env)
+        beats.append(beat.start())
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()

@@ -1,0 +1,49 @@
+"""The manual's third journey in Chromium: Paramétrage des connecteurs → SYNCHRONISATION → Enregistrer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from connectors.models import SyncSchedule
+from tests.conftest import give_companies
+from tests.support.browser import login, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_an_administrator_schedules_the_synchronisation_and_tests_the_connection(page, bob, connector, sage):
+    bob.groups.add(Group.objects.get(name="Administrateur"))
+    give_companies(bob, all_companies=True)
+    login(page, "bob", "bob-password-2026")
+    page.locator("#menu-administration").click()
+    page.locator(".dropdown-menu").get_by_role("link", name="Paramétrage des connecteurs", exact=True).click()
+
+    page.get_by_role("link", name="SYNCHRONISATION").click()
+    page.get_by_label("Je souhaite synchroniser mes connecteurs").select_option(label="CHAQUE SEMAINE")
+    expect(page.get_by_label("Jour")).to_be_visible()
+    page.get_by_label("Jour").select_option(label="lundi")
+    page.get_by_label("à", exact=True).fill("12:00")
+    page.get_by_label("Synchronisation automatique activée").check()
+    page.get_by_role("button", name="Enregistrer").click()
+
+    expect(page.locator("#messages")).to_contain_text("Synchronisation enregistrée")
+    expect(page.locator("#next-run")).to_contain_text(
+        re.compile(r"Prochaine synchronisation : lundi \d+ \w+ \d{4} à 12:00")
+    )
+    expect(page.locator("#recent-runs")).to_be_visible()
+    screenshot(page, "connecteurs-synchronisation")
+    schedule = SyncSchedule.objects.get()
+    assert (schedule.frequency, schedule.weekday, schedule.time.strftime("%H:%M"), schedule.enabled) == (
+        "weekly", 0, "12:00", True,
+    )  # fmt: skip
+
+    page.get_by_role("link", name="CONNEXION").click()
+    expect(page.locator("body")).not_to_contain_text(sage.api_key)
+    page.get_by_role("button", name="Tester la connexion").click()
+    expect(page.locator("#messages")).to_contain_text("Connexion réussie : Sage FRP 1000 (simulateur SFD)")
+    screenshot(page, "connecteurs-connexion")
+    assert page.console_errors == []
