@@ -191,6 +191,8 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 SCHEDULER_TICK_SECONDS = env_float("SCHEDULER_TICK_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
+    # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
+    "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
 }
 
 # --- the Sage FRP 1000 connector and the synchronisation --------------------------------------------
@@ -223,7 +225,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "factur-x": {"level": "WARNING"}},
 }
 
 # The embedded default keeps its state in var/; create what the app expects there (never fatal).

@@ -100,8 +100,10 @@ def run_start(
     selection: dict | None = None,
     include_pull: bool = False,
     scheduled_for: dt.datetime | None = None,
+    dispatch: bool = True,
 ) -> SyncRun:
-    """Create a run and one line per company; each line is dispatched to the workers after commit."""
+    """Create a run and one line per company; each line is dispatched to the workers after commit (unless the
+    caller runs the lines itself: ``dispatch=False``)."""
     from .tasks import run_company_task
 
     run = SyncRun.objects.create(
@@ -112,7 +114,7 @@ def run_start(
         scheduled_for=scheduled_for,
     )
     lines = SyncRunCompany.objects.bulk_create([SyncRunCompany(run=run, company=c) for c in companies])
-    for line in lines:
+    for line in lines if dispatch else ():
         run_company_task.delay_on_commit(line.pk)
     if not lines:
         SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now())

@@ -1,8 +1,11 @@
 """``python manage.py seed_demo``: the demo of the manual page, ready to click through.
 
 Creates the Sage FRP 1000 connector (from SAGE_FRP1000_URL / SAGE_FRP1000_API_KEY), the ten companies of the
-manual with their scan directories, and the demo users; then pulls every company's referential from the
-Sage server (the stub in ``make run``). Running it again changes nothing that exists.
+manual with their scan directories, and the demo users; pulls every company's referential from the Sage
+server (the stub in ``make run``); then loads about thirty invoices in every status — some integrated, some
+designed to be refused by Sage (blocked supplier, inactive account, closed period, duplicate invoice number)
+so that the anomaly journey can be shown — and drops sample e-invoices into two scan folders for « Importer ».
+Running it again changes nothing that exists.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from django.core.management.base import BaseCommand
 from companies.models import Company, CompanyAccess
 from companies.services import CompanyBusy, company_referential_pull
 from connectors.models import Connector
+
+from . import _demo_invoices as demo_invoices
 
 # The manual's table: Société, Code de la société, Répertoire de scan.
 DEMO_COMPANIES = (
@@ -62,6 +67,8 @@ class Command(BaseCommand):
         self._users()
         if not no_pull:
             self._pull(connector)
+            demo_invoices.load(stdout=self.stdout)
+        demo_invoices.drop_samples(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Démonstration chargée."))
 
     def _users(self) -> None:
