@@ -209,6 +209,7 @@ SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 200, minimum=1, maximum=1000)
 SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
 # A run line that shows no sign of life for this long, with its company free, is dispatched again.
 SYNC_REAP_SECONDS = env_int("SYNC_REAP_SECONDS", 300, minimum=1)
+SYNC_HISTORY_RETENTION_DAYS = env_int("SYNC_HISTORY_RETENTION_DAYS", 365, minimum=1)
 PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
 # How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this.
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=1)

@@ -167,6 +167,7 @@ def run_company_execute(*, run_company_id: int, token: str | None = None) -> Syn
     if run.is_simulation:
         _simulate(line, log)
         run_finalize(run.pk)
+        line.refresh_from_db()
         return line
     with company_sync_claimed(company, token=token, label=EXPORT_LABEL):
         SyncRunCompany.objects.filter(pk=line.pk).update(

@@ -1,0 +1,43 @@
+"""``python manage.py purge_history [--days N]``: forget finished runs older than the retention.
+
+What is purged: finished runs and their per-company lines, and the anomalies of simulations. What stays: the
+invoices, what was sent (SyncItem), the anomalies of real exports (the history of each invoice) and the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from core.services import audit_record
+from synchro.models import Anomaly, SyncRun
+
+
+class Command(BaseCommand):
+    help = "Supprime l'historique des synchronisations plus ancien que la durée de conservation."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=int, default=settings.SYNC_HISTORY_RETENTION_DAYS, help="jours conservés")
+
+    def handle(self, *args, days: int, **options):
+        if days < 1:
+            self.stderr.write("--days doit être au moins 1.")
+            return
+        cutoff = timezone.now() - dt.timedelta(days=days)
+        with transaction.atomic():
+            simulated, _ = Anomaly.objects.filter(simulated=True, created_at__lt=cutoff).delete()
+            runs = SyncRun.objects.filter(finished_at__isnull=False, finished_at__lt=cutoff)
+            count = runs.count()
+            runs.delete()
+            audit_record(
+                actor=None,
+                action="synchro.history_purged",
+                summary=f"Historique purgé : {count} exécution(s) de plus de {days} jours",
+            )
+        self.stdout.write(
+            f"{count} exécution(s) et {simulated} anomalie(s) simulée(s) supprimées (plus de {days} jours)."
+        )
