@@ -6,19 +6,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import SuspiciousOperation
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db.models import Prefetch
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from companies.selectors import companies_for_user
+from core.csv import csv_lines
+from invoices.models import ExportState
 
 from . import selectors
 from .forms import VisuelFilterForm
-from .models import SyncItem, SyncRun, SyncRunCompany
+from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
 from .services import run_start, sync_now
 
 RIGHT = "synchro.view_synchronisations"
@@ -194,3 +198,51 @@ def recent_runs(request):
         lines_by_run.setdefault(line.run_id, []).append(line)
     rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
     return render(request, "synchro/_recent_runs.html", {"rows": rows})
+
+
+@require_GET
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def visuel_csv(request):
+    """The rows of the current tab and filter, with their open anomalies, as CSV (streamed, any size)."""
+    form = _filter_form(request, request.GET)
+    filters = form.selection_filters() if form.is_valid() else {}
+    kind = form.kind
+    field = selectors.state_field(kind)
+    open_anomalies = Prefetch(
+        "anomalies", queryset=Anomaly.objects.filter(cleared_at__isnull=True, simulated=False), to_attr="open_anomalies"
+    )
+    rows = (
+        selectors.visuel_rows(request.user, kind=kind, filters=filters)
+        .select_related("company", "supplier")
+        .prefetch_related(open_anomalies)
+        .order_by("-invoice_date", "-id")
+    )
+    labels = dict(ExportState.choices)
+
+    def lines():
+        # Chunks of 2 000 rows, each with one query for its anomalies: any size, bounded memory.
+        for invoice in rows.iterator(chunk_size=2000):
+            anomalies = " | ".join(f"{a.code} : {a.message}" for a in invoice.open_anomalies)
+            yield [
+                invoice.company.name,
+                _("Mise à jour (BAP)") if kind == SyncItem.Kind.UPDATE else invoice.get_kind_display(),
+                invoice.supplier.label if invoice.supplier else "",
+                invoice.number,
+                invoice.invoice_date.strftime("%d/%m/%Y") if invoice.invoice_date else "",
+                f"{invoice.total_ttc:.2f}".replace(".", ","),
+                labels.get(getattr(invoice, field), ""),
+                timezone.localtime(invoice.last_attempt_at).strftime("%d/%m/%Y %H:%M")
+                if invoice.last_attempt_at
+                else "",
+                invoice.sage_piece_number,
+                anomalies,
+            ]
+
+    header = [
+        _("Société"), _("Type"), _("Fournisseur"), _("N° de facture"), _("Date"), _("Montant TTC"), _("Statut"),
+        _("Dernière tentative"), _("N° de pièce Sage"), _("Anomalies"),
+    ]  # fmt: skip
+    response = StreamingHttpResponse(csv_lines(header, lines()), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="visuel-synchronisations.csv"'
+    return response

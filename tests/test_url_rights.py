@@ -80,6 +80,7 @@ SPECS: dict[str, Spec] = {
         data=lambda world, which: {"type": "creation", "invoices": [getattr(world, which)["invoice"].pk]},
     ),
     "synchro:history": Spec(perm="synchro.view_synchronisations"),
+    "synchro:csv": Spec(perm="synchro.view_synchronisations"),
     "synchro:run": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
     "synchro:run_progress": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
     "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",)),

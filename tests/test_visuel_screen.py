@@ -201,3 +201,28 @@ def test_the_history_lists_runs_of_the_users_companies(client, accountant, pulle
     assert f'data-run="{mine.pk}"' in html and f'data-run="{other.pk}"' not in html
     assert "Automatique" in html and "Partielle" in html and "3 intégrée(s), 1 anomalie(s)" in html
     assert client.get(reverse("synchro:run", args=[other.pk])).status_code == 404
+
+
+def test_the_csv_holds_the_filtered_rows_and_no_formula(client, accountant, pulled):
+    make_invoice(pulled, number='=HYPERLINK("http://x")', validate=True)
+    make_invoice(pulled, number="+33 1 23", validate=True)
+    make_invoice(pulled, number="FA-PLAIN", validate=True)
+    client.force_login(accountant)
+    response = client.get(reverse("synchro:csv"), {"type": "creation"})
+    body = b"".join(response.streaming_content).decode()
+    assert response["Content-Type"].startswith("text/csv")
+    lines = body.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("Société;Type;Fournisseur;N° de facture")
+    assert len(lines) == 4
+    cells = [line.split(";")[3] for line in lines[1:]]
+    assert "FA-PLAIN" in cells
+    assert all(not cell.strip('"').startswith(("=", "+", "-", "@")) for cell in cells)
+    assert any(cell.strip('"').startswith("'=HYPERLINK") for cell in cells)
+
+
+def test_safe_cell_neutralises_every_formula_start():
+    from core.csv import safe_cell
+
+    for dangerous in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"):
+        assert safe_cell(dangerous) == "'" + dangerous
+    assert safe_cell("Facture 12") == "Facture 12" and safe_cell(None) == ""
