@@ -374,7 +374,7 @@ class CompanyExporter:
         return sending
 
     def _send_batch(self, items: list[SyncItem]) -> None:
-        for _round in range(self.rounds):
+        for round_number in range(1, self.rounds + 1):
             if not items:
                 return
             try:
@@ -385,7 +385,12 @@ class CompanyExporter:
                     raise
                 # It may have been booked: look every key up before sending anything again.
                 self._mark_unknown(items, error.message)
-                items = self._resend(self._reconcile(items))
+                absent = self._reconcile(items)
+                if round_number == self.rounds:
+                    # Confirmed absent, and no send left: back to *à exporter*, and the run says why.
+                    self._release(absent, error.message)
+                    raise
+                items = self._resend(absent)
                 continue
             except SageError as error:
                 # The batch itself was refused (or the key): nothing was booked.
@@ -407,7 +412,6 @@ class CompanyExporter:
                 if refused:
                     self._record_rejections(refused, source="sage")
             return
-        # Rounds exhausted: what is still unknown stays *à vérifier*; the next run reconciles it first.
 
     def _post(self, items: list[SyncItem]):
         attempt = 0

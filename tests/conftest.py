@@ -35,7 +35,12 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _services_of_the_test(request):
     """A test marked postgres, redis or browser needs that service: skipped without it, or failed in CI."""
-    for marker, service in (("postgres", "postgres"), ("redis", "redis"), ("browser", "chromium")):
+    for marker, service in (
+        ("postgres", "postgres"),
+        ("redis", "redis"),
+        ("redis_server", "redis-server"),
+        ("browser", "chromium"),
+    ):
         if request.node.get_closest_marker(marker):
             require_or_skip(service)
 

@@ -323,12 +323,16 @@ class SageClient:
         return codes
 
     def post_entries(self, company_code: str, entries: list[dict], *, simulate: bool = False) -> list[EntryResult]:
-        body = self._call(
-            "POST",
-            self._url("companies", company_code, "entries"),
-            retry=False,
-            json={"mode": "simulation" if simulate else "real", "entries": entries},
-        )
+        try:
+            body = self._call(
+                "POST",
+                self._url("companies", company_code, "entries"),
+                retry=False,
+                json={"mode": "simulation" if simulate else "real", "entries": entries},
+            )
+        except SageProtocolError as error:
+            # An unreadable answer to a batch may follow a booking: only a lookup by key can tell.
+            raise SageUnavailable(error.message, outcome_unknown=True, detail=error.detail) from None
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list) or len(results) != len(entries):
             raise SageUnavailable("Réponse incomplète de Sage FRP 1000 au lot d'écritures.", outcome_unknown=True)

@@ -41,6 +41,12 @@ def _redis() -> str | None:
     return None
 
 
+def _redis_server() -> str | None:
+    if not shutil.which("redis-server"):
+        return "no redis-server binary (apt-get install -y redis-server)"
+    return None
+
+
 def _chromium() -> str | None:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
@@ -61,6 +67,7 @@ SERVICES = {
     "postgres": Service("PostgreSQL tests (concurrency, killed connections)", _postgres),
     "redis": Service("Redis broker tests (real worker on Redis, broker loss)", _redis),
     "chromium": Service("browser journeys (Playwright driving Chromium)", _chromium),
+    "redis-server": Service("tests that start and kill a Redis of their own (broker loss)", _redis_server),
 }
 
 

@@ -34,7 +34,8 @@ class Faults:
     """Fault rules, tried in order on every API request.
 
     A rule: ``{"match": "POST /companies/*/entries", "fault": "status", "status": 500, "probability": 0.2,
-    "times": 3, "delay": 1.0, "retry_after": 2, "size": 1048576}``.
+    "times": 3, "for_seconds": 60, "delay": 1.0, "retry_after": 2, "size": 1048576}``: ``times`` and
+    ``for_seconds`` bound how long it applies.
     """
 
     def __init__(self) -> None:
@@ -43,8 +44,12 @@ class Faults:
         self.rng = random.Random(0)
 
     def set(self, rules: list[dict], seed: int = 0) -> None:
+        now = time.monotonic()
         with self._lock:
-            self.rules = [dict(rule) for rule in rules]
+            self.rules = [
+                dict(rule) | ({"until": now + float(rule["for_seconds"])} if rule.get("for_seconds") else {})
+                for rule in rules
+            ]
             self.rng = random.Random(seed)
 
     def pick(self, method: str, path: str) -> dict | None:
@@ -55,6 +60,8 @@ class Faults:
                 if rule_method not in ("*", method) or not fnmatch.fnmatchcase(path, rule_path or "*"):
                     continue
                 if rule.get("times") is not None and rule["times"] <= 0:
+                    continue
+                if rule.get("until") is not None and time.monotonic() > rule["until"]:
                     continue
                 if self.rng.random() >= float(rule.get("probability", 1.0)):
                     continue
