@@ -317,8 +317,11 @@ class CompanyExporter:
             for invoice in invoices:
                 item = existing.get((invoice.pk, invoice.accounting_version))
                 if item is not None and item.payload and item.status == SyncItem.Status.PENDING:
-                    # Sent before and confirmed absent from Sage: send exactly the same content again.
-                    payloads[invoice.pk] = item.payload
+                    # Sent before and confirmed absent from Sage: the same accounting content again (a late copy of
+                    # the first send is then a « duplicate », never a conflict), with the BAP as it is now — the BAP
+                    # is outside what Sage compares.
+                    bap_date = invoice.bap_date.isoformat() if invoice.bap_date else None
+                    payloads[invoice.pk] = item.payload | {"bap": invoice.bap, "bap_date": bap_date}
                     continue
                 try:
                     payloads[invoice.pk] = entry_for_invoice(invoice, list(invoice.lines.all())).payload(
