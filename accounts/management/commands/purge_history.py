@@ -1,7 +1,8 @@
 """``python manage.py purge_history [--days N]``: forget finished runs older than the retention.
 
-What is purged: finished runs and their per-company lines, and the anomalies of simulations. What stays: the
-invoices, what was sent (SyncItem), the anomalies of real exports (the history of each invoice) and the audit log.
+What is purged: finished runs and their per-company lines, the anomalies of simulations, and login attempts older
+than a day. What stays: the invoices, what was sent (SyncItem), the anomalies of real exports (the history of each
+invoice) and the audit log.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import LoginAttempt
 from core.services import audit_record
 from synchro.models import Anomaly, SyncRun
 
@@ -30,6 +32,8 @@ class Command(BaseCommand):
         cutoff = timezone.now() - dt.timedelta(days=days)
         with transaction.atomic():
             simulated, _ = Anomaly.objects.filter(simulated=True, created_at__lt=cutoff).delete()
+            # Login attempts only matter for the lockout window; a day is plenty for an investigation.
+            LoginAttempt.objects.filter(at__lt=timezone.now() - dt.timedelta(days=1)).delete()
             runs = SyncRun.objects.filter(finished_at__isnull=False, finished_at__lt=cutoff)
             count = runs.count()
             runs.delete()
