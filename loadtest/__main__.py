@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         spawn("web", [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{web_port}",
                       "--workers", str(args.web_workers), "--threads", "8", "--timeout", "120"])  # fmt: skip
         spawn("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", queue,
-                         "--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"])  # fmt: skip
+                         "--concurrency", "2", "--loglevel", "WARNING",
+                         "--without-gossip", "--without-mingle"])  # fmt: skip
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
 
         from config.celery import app

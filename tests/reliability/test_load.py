@@ -17,11 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_users_browse_while_an_automatic_run_exports(settings):
     database = settings.DATABASES["default"]
-    url = f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/postgres"
+    host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
+    url = f"postgres://{database['USER'] or 'postgres'}@{host}:{port}/postgres"
     env = os.environ | {"DATABASE_URL": url}
     env.pop("SFD_VAR_DIR", None)
     result = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--users", "10", "--entries", "500", "--min-seconds", "5", "--timeout", "240"],
+        [sys.executable, "-m", "loadtest", "--users", "10", "--entries", "500",
+         "--min-seconds", "5", "--timeout", "240"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False,
     )  # fmt: skip
     report = json.loads(result.stdout.strip().splitlines()[-1])
