@@ -1,10 +1,14 @@
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts.urls import auth_urlpatterns
 from core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    # Browsers ask for it at the root whatever the page says.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include(auth_urlpatterns)),
     path("administration/droits/", include("accounts.urls")),

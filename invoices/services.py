@@ -14,7 +14,7 @@ from companies.models import Company, Supplier
 from .accounting import Problem
 from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine
 from .signals import invoice_corrected
-from .validation import invoice_problems
+from .validation import effective_due_date, invoice_problems
 
 # The accounting content: changing any of these makes a new version of the entry.
 ACCOUNTING_FIELDS = (
@@ -59,6 +59,12 @@ def invoice_event(*, invoice: Invoice, actor, kind: str, message: str) -> Invoic
     )
 
 
+def _fill_due_date(invoice: Invoice) -> None:
+    """No due date on the invoice: the supplier's payment terms give it (and the accountant may change it)."""
+    if invoice.due_date is None:
+        invoice.due_date = effective_due_date(invoice)
+
+
 def _status_for(invoice: Invoice, lines: list[InvoiceLine]) -> tuple[str, str]:
     problems = invoice_problems(invoice, lines)
     if problems:
@@ -83,6 +89,7 @@ def invoice_create(
 ) -> Invoice:
     """A new invoice, *à compléter* with the reasons, or *à valider* when nothing is missing."""
     invoice = Invoice(company=company, supplier=supplier, number=number, **fields)
+    _fill_due_date(invoice)
     invoice.save()
     InvoiceLine.objects.bulk_create(
         [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
@@ -119,6 +126,7 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
     before_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in invoice.lines.all()]
     for name, value in fields.items():
         setattr(invoice, name, value)
+    _fill_due_date(invoice)
     after_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in lines]
     changed = before != {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS} or before_lines != after_lines
     if changed:

@@ -56,6 +56,7 @@ def run_pk(world: World, which: str) -> dict:
 SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
+    "favicon": Spec(perm=None, public=True, ok=(301,)),
     "login": Spec(perm=None, public=True, methods=("GET",)),
     "logout": Spec(perm=None, public=True, methods=("POST",)),
     "accounts:rights": Spec(perm="accounts.manage_rights", methods=("GET", "POST")),
