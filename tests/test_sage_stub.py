@@ -201,3 +201,24 @@ def test_control_surface_is_off_unless_enabled(tmp_path):
         assert stub.http.post(f"{stub.url}/_control/reset", timeout=5).status_code == 404
     finally:
         stub.stop()
+
+
+def test_it_generates_a_large_referential_from_the_command_line(tmp_path):
+    from tests.support.stub import StubProcess
+
+    stub = StubProcess(tmp_path / "large.sqlite3")
+    stub.extra_args = ["--generate-company", "BIG", "--suppliers", "3000", "--accounts", "200"]
+    stub.start()
+    try:
+        codes = set()
+        cursor = None
+        while True:
+            page = stub.get("/companies/BIG/suppliers", params={"limit": 5000} | ({"cursor": cursor} if cursor else {}))
+            body = page.json()
+            codes |= {item["code"] for item in body["items"]}
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        assert len([code for code in codes if code.startswith("G")]) == 3000
+    finally:
+        stub.stop()

@@ -25,6 +25,7 @@ class StubProcess:
     def __init__(self, db_path: Path, port: int | None = None, api_key: str = API_KEY, enable_control: bool = True):
         self.db_path = Path(db_path)
         self.enable_control = enable_control
+        self.extra_args: list[str] = []
         self.port = port or free_port()
         self.api_key = api_key
         self.process: subprocess.Popen | None = None
@@ -40,6 +41,7 @@ class StubProcess:
                 sys.executable, "-m", "connectors.sage_frp1000.stub",
                 "--port", str(self.port), "--db", str(self.db_path), "--api-key", self.api_key,
                 *(["--enable-control"] if self.enable_control else []),
+                *self.extra_args,
             ],
             cwd=ROOT,
             env=os.environ | {"PYTHONUNBUFFERED": "1"},

@@ -6,8 +6,9 @@ import argparse
 import os
 import signal
 import sys
+import time
 
-from .server import make_server
+from .server import generate, make_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=os.environ.get("SAGE_FRP1000_API_KEY", "demo-sage-key"))
     parser.add_argument("--enable-control", action="store_true", help="serve the test-only /_control surface")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--generate-company", default="BENCH", metavar="CODE", help="company that --suppliers/--accounts fill"
+    )
+    parser.add_argument("--suppliers", type=int, default=0, help="generate this many suppliers (large referential)")
+    parser.add_argument("--accounts", type=int, default=0, help="generate this many expense accounts")
     args = parser.parse_args(argv)
 
     directory = os.path.dirname(os.path.abspath(args.db))
@@ -25,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(
         args.host, args.port, args.db, args.api_key, enable_control=args.enable_control, verbose=args.verbose
     )
+    if args.suppliers or args.accounts:
+        started = time.monotonic()
+        generate(server.store, args.generate_company, suppliers=args.suppliers, accounts=args.accounts)
+        print(
+            f"{args.generate_company}: {args.suppliers} suppliers, {args.accounts} accounts"
+            f" generated in {time.monotonic() - started:.1f} s",
+            flush=True,
+        )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Sage FRP 1000 stub on http://{args.host}:{server.server_address[1]}/api/v1", flush=True)
     try:

@@ -471,26 +471,37 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "POST" and path == "/generate":
             body = self._read_json()
             company = body.get("company", "BENCH")
-            if store.company(company) is None:
-                store.add_company(
-                    {
-                        "code": company,
-                        "name": body.get("name", company),
-                        "siren": demo.siren_from(990_000_01),
-                        "currency": "EUR",
-                        "closed_until": demo.CLOSED_UNTIL,
-                        "analytic_required": False,
-                    }
-                )
-                for kind, items in demo.referential_for(demo.DemoCompany(company, company)).items():
-                    store.upsert_items(company, kind, items)
-            if body.get("suppliers"):
-                store.upsert_items(company, "suppliers", demo.generated_suppliers(int(body["suppliers"])))
-            if body.get("accounts"):
-                store.upsert_items(company, "accounts", demo.generated_accounts(int(body["accounts"])))
+            generate(
+                store,
+                company,
+                suppliers=int(body.get("suppliers") or 0),
+                accounts=int(body.get("accounts") or 0),
+                name=body.get("name"),
+            )
             self._send_json(200, {"company": company})
         else:
             raise HttpError(404, "NOT_FOUND", "Commande de contrôle inconnue.")
+
+
+def generate(store: Store, company: str, *, suppliers: int = 0, accounts: int = 0, name: str | None = None) -> None:
+    """A large referential for benchmarks: the company (with the demo referential) if new, plus generated items."""
+    if store.company(company) is None:
+        store.add_company(
+            {
+                "code": company,
+                "name": name or company,
+                "siren": demo.siren_from(990_000_01),
+                "currency": "EUR",
+                "closed_until": demo.CLOSED_UNTIL,
+                "analytic_required": False,
+            }
+        )
+        for kind, items in demo.referential_for(demo.DemoCompany(company, company)).items():
+            store.upsert_items(company, kind, items)
+    if suppliers:
+        store.upsert_items(company, "suppliers", demo.generated_suppliers(suppliers))
+    if accounts:
+        store.upsert_items(company, "accounts", demo.generated_accounts(accounts))
 
 
 def make_server(
