@@ -15,16 +15,8 @@ from .services import LineData
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class InvoiceFilterForm(forms.Form):
-    company = forms.ModelChoiceField(queryset=None, required=False, label=_("Société"), empty_label=_("Toutes"))
-    status = forms.ChoiceField(choices=[("", _("Tous")), *Invoice.Status.choices], required=False, label=_("Statut"))
-    supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
-    number = forms.CharField(required=False, max_length=60, label=_("N° de facture"))
-    bap = forms.ChoiceField(
-        choices=[("", _("Tous")), ("yes", _("Bon à payer")), ("no", _("Sans BAP"))], required=False, label=_("BAP")
-    )
-    date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
-    date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
+class PeriodFilterForm(forms.Form):
+    """A filter form with a period (``date_from``/``date_to``) and a company among the user's."""
 
     def __init__(self, *args, companies, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,6 +28,18 @@ class InvoiceFilterForm(forms.Form):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", _("La fin de la période précède son début."))
         return data
+
+
+class InvoiceFilterForm(PeriodFilterForm):
+    company = forms.ModelChoiceField(queryset=None, required=False, label=_("Société"), empty_label=_("Toutes"))
+    status = forms.ChoiceField(choices=[("", _("Tous")), *Invoice.Status.choices], required=False, label=_("Statut"))
+    supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
+    number = forms.CharField(required=False, max_length=60, label=_("N° de facture"))
+    bap = forms.ChoiceField(
+        choices=[("", _("Tous")), ("yes", _("Bon à payer")), ("no", _("Sans BAP"))], required=False, label=_("BAP")
+    )
+    date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
+    date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
 
 
 def bootstrap(form: forms.BaseForm, size: str = "sm") -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from invoices.forms import DATE_WIDGET, bootstrap
+from invoices.forms import DATE_WIDGET, PeriodFilterForm
 from invoices.models import ExportState
 
 from .models import SyncItem
@@ -18,7 +18,7 @@ STATUS_CHOICES = [
 ]
 
 
-class VisuelFilterForm(forms.Form):
+class VisuelFilterForm(PeriodFilterForm):
     """The filters of Visuel Synchronisations; the same ones describe « Tout cocher »'s selection."""
 
     type = forms.ChoiceField(choices=SyncItem.Kind.choices, required=False, widget=forms.HiddenInput)
@@ -27,17 +27,6 @@ class VisuelFilterForm(forms.Form):
     supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
     date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
     date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
-
-    def __init__(self, *args, companies, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = companies
-        bootstrap(self)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("La fin de la période précède son début."))
-        return data
 
     @property
     def kind(self) -> str:

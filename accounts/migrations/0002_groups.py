@@ -4,23 +4,10 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-RIGHTS = {
-    "Administrateur": [
-        ("companies", "update_companies"),
-        ("synchro", "view_synchronisations"),
-        ("connectors", "manage_connectors"),
-        ("accounts", "manage_rights"),
-        ("invoices", "view_invoices"),
-        ("invoices", "edit_invoices"),
-        ("invoices", "give_bap"),
-    ],
-    "Comptable": [
-        ("synchro", "view_synchronisations"),
-        ("invoices", "view_invoices"),
-        ("invoices", "edit_invoices"),
-        ("invoices", "give_bap"),
-    ],
-}
+from accounts.groups import DEFAULT_GROUPS
+
+# The same two groups as accounts.groups (which recreates them after a flush).
+RIGHTS = DEFAULT_GROUPS
 
 
 def create_groups(apps, schema_editor):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from companies.models import Company
-from companies.services import CompanyBusy
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.services import run_start
+
+from ._runs import execute_and_report
 
 
 class Command(BaseCommand):
@@ -25,23 +26,6 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"Société inconnue ou inactive : {', '.join(sorted(missing))}")
         trigger = SyncRun.Trigger.SIMULATION if simulate else SyncRun.Trigger.EXPORT
-        kind = "creation" if simulate else "all"
-        run = run_start(trigger=trigger, user=None, companies=list(companies), selection={"kind": kind}, dispatch=False)
-        failures = 0
-        for line in run.companies.select_related("company"):
-            try:
-                line = run_company_execute(run_company_id=line.pk)
-            except CompanyBusy as busy:
-                self.stderr.write(str(busy))
-                failures += 1
-                continue
-            verb = "passeraient" if simulate else "intégrée(s)"
-            self.stdout.write(
-                f"{line.company.code} : {line.get_status_display()} — {line.integrated} {verb}, {line.updated} mise(s)"
-                f" à jour, {line.rejected} en anomalie, {line.unknown} à vérifier"
-                + (f" — {line.error}" if line.error else "")
-            )
-            failures += line.status == line.Status.FAILED
-        self.stdout.write(f"Exécution n° {run.pk} : voir Administration → Visuel Synchronisations → Historique.")
-        if failures:
-            raise CommandError(f"{failures} société(s) en échec.")
+        selection = {"kind": "creation" if simulate else "all"}
+        run = run_start(trigger=trigger, user=None, companies=list(companies), selection=selection, dispatch=False)
+        execute_and_report(self, run, integrated_word="passeraient" if simulate else "intégrée(s)")

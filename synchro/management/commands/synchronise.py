@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from companies.models import Company
-from companies.services import CompanyBusy
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.services import run_start
+
+from ._runs import execute_and_report
 
 
 class Command(BaseCommand):
@@ -25,18 +26,4 @@ class Command(BaseCommand):
         run = run_start(
             trigger=SyncRun.Trigger.MANUAL, user=None, companies=list(companies), include_pull=True, dispatch=False
         )
-        failures = 0
-        for line in run.companies.select_related("company"):
-            try:
-                line = run_company_execute(run_company_id=line.pk)
-            except CompanyBusy as busy:
-                self.stderr.write(str(busy))
-                failures += 1
-                continue
-            self.stdout.write(
-                f"{line.company.code} : {line.get_status_display()} — {line.integrated} intégrée(s),"
-                f" {line.rejected} en anomalie" + (f" — {line.error}" if line.error else "")
-            )
-            failures += line.status == line.Status.FAILED
-        if failures:
-            raise CommandError(f"{failures} société(s) en échec.")
+        execute_and_report(self, run)

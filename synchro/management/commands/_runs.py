@@ -1,0 +1,29 @@
+"""Running a run's lines in the command's own process, and saying how each company went."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from companies.services import CompanyBusy
+from synchro.models import SyncRun
+from synchro.services import run_company_execute
+
+
+def execute_and_report(command: BaseCommand, run: SyncRun, *, integrated_word: str = "intégrée(s)") -> None:
+    failures = 0
+    for line in run.companies.select_related("company"):
+        try:
+            line = run_company_execute(run_company_id=line.pk)
+        except CompanyBusy as busy:
+            command.stderr.write(str(busy))
+            failures += 1
+            continue
+        command.stdout.write(
+            f"{line.company.code} : {line.get_status_display()} — {line.integrated} {integrated_word},"
+            f" {line.updated} mise(s) à jour, {line.rejected} en anomalie, {line.unknown} à vérifier"
+            + (f" — {line.error}" if line.error else "")
+        )
+        failures += line.status == line.Status.FAILED
+    command.stdout.write(f"Exécution n° {run.pk} : voir Administration → Visuel Synchronisations → Historique.")
+    if failures:
+        raise CommandError(f"{failures} société(s) en échec.")
