@@ -121,5 +121,9 @@ def healthz(request):
         sage = _guarded("sage", _sage, pool)
         checks = {"database": database, "broker": broker.result(), "beat": beat, "sage": sage}
     beat.setdefault("required", require_beat)
+    # Sage FRP 1000 is someone else's server: when it is down, SFD itself still serves (and says so), so a probe
+    # must not restart or unroute it. The answer is then « degraded », with 200.
+    sage["required"] = False
     healthy = all(check["ok"] for check in checks.values() if check.get("required", True))
-    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+    status = "unhealthy" if not healthy else ("ok" if sage["ok"] else "degraded")
+    return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)
