@@ -1,6 +1,4 @@
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from accounts.urls import auth_urlpatterns
 from core import views as core_views
@@ -8,7 +6,7 @@ from core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     # Browsers ask for it at the root whatever the page says.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include(auth_urlpatterns)),
     path("administration/droits/", include("accounts.urls")),

@@ -9,8 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
@@ -103,6 +104,12 @@ def _sage(pool: ThreadPoolExecutor) -> dict:
         pending[connector.name] = pool.submit(_guarded, "sage", _sage_health, connector.url, api_key)
     results |= {name: future.result() for name, future in pending.items()}
     return {"ok": all(result["ok"] for result in results.values()), "connectors": results}
+
+
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says; the icon's name is only known at run time (hashed)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @never_cache
