@@ -13,6 +13,7 @@ import logging
 import random
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies.bulk import rows_insert, rows_update
 from companies.models import Company
 from companies.services import (
     CompanyBusy,
@@ -40,7 +42,7 @@ from connectors.services import schedule_claim
 from core.logging import sync_logger
 from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError
-from invoices.models import ExportState, Invoice, InvoiceEvent
+from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine
 from invoices.validation import entry_for_invoice
 
 from .hints import field_label, hint_for
@@ -302,10 +304,18 @@ class CompanyExporter:
         with transaction.atomic():
             invoices = list(
                 Invoice.objects.select_for_update(of=("self",))
-                .filter(pk__in=invoice_ids, export_state__in=states)
-                .select_related("company", "supplier")
-                .prefetch_related("lines__account", "lines__tax_code", "lines__analytic_section")
+                .filter(pk__in=invoice_ids, company=self.company, export_state__in=states)
+                .select_related("supplier")
             )
+            for invoice in invoices:
+                # One company per export, loaded once (as its referential is): not one copy per invoice.
+                invoice.company = self.company
+            # The batch's lines in one query (their accounts and tax codes once each), grouped here: a prefetch
+            # through the invoices builds a queryset per invoice.
+            lines: dict[int, list[InvoiceLine]] = defaultdict(list)
+            batch_lines = InvoiceLine.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices])
+            for line in batch_lines.prefetch_related("account", "tax_code", "analytic_section"):
+                lines[line.invoice_id].append(line)
             existing = {
                 (item.invoice_id, item.version): item
                 for item in SyncItem.objects.filter(
@@ -324,9 +334,7 @@ class CompanyExporter:
                     payloads[invoice.pk] = item.payload | {"bap": invoice.bap, "bap_date": bap_date}
                     continue
                 try:
-                    payloads[invoice.pk] = entry_for_invoice(invoice, list(invoice.lines.all())).payload(
-                        invoice.external_id
-                    )
+                    payloads[invoice.pk] = entry_for_invoice(invoice, lines[invoice.pk]).payload(invoice.external_id)
                 except EntryError as error:
                     local_errors[invoice.pk] = [
                         ("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems
@@ -363,7 +371,7 @@ class CompanyExporter:
                     item.attempts += 1
                     item.last_error = ""
                     sending.append(item)
-            SyncItem.objects.bulk_create(new_items)
+            rows_insert(new_items, key="key")
             SyncItem.objects.bulk_update(
                 changed_items,
                 ["payload", "bap_version", "run", "last_attempt_at", "status", "attempts", "last_error", "updated_at"],
@@ -466,30 +474,36 @@ class CompanyExporter:
     def _integrate(self, accepted: list[tuple[SyncItem, str]], *, reconciled: bool = False) -> None:
         now = timezone.now()
         items = {item.invoice_id: (item, piece) for item, piece in accepted}
-        invoices = list(Invoice.objects.select_for_update(of=("self",)).filter(pk__in=items.keys()))
-        for invoice in invoices:
-            item, piece = items[invoice.pk]
-            invoice.status = Invoice.Status.INTEGRATED
-            invoice.export_state = ExportState.DONE
-            invoice.sage_piece_number = piece
-            invoice.integrated_version = item.version
-            invoice.integrated_at = now
-            invoice.bap_pushed_version = item.bap_version
+        # Only what the decision needs is read (locked); the rows are written in one statement per table.
+        invoices = (
+            Invoice.objects.select_for_update(of=("self",))
+            .filter(pk__in=items.keys())
+            .order_by("pk")
+            .values_list("pk", "bap_version", "update_state")
+        )
+        rows = []
+        for pk, bap_version, update_state in invoices:
+            item, piece = items[pk]
             # The BAP changed while the entry was on its way: that change is an update to push.
-            if invoice.bap_version > item.bap_version:
-                invoice.update_state = ExportState.TO_EXPORT
-        Invoice.objects.bulk_update(
-            invoices,
+            if bap_version > item.bap_version:
+                update_state = ExportState.TO_EXPORT
+            integrated = (Invoice.Status.INTEGRATED, ExportState.DONE, piece, item.version, now, item.bap_version)
+            rows.append((pk, *integrated, update_state))
+        rows_update(
+            Invoice,
             ["status", "export_state", "sage_piece_number", "integrated_version", "integrated_at",
              "bap_pushed_version", "update_state"],
+            rows,
         )  # fmt: skip
         for item, piece in accepted:
             item.status = SyncItem.Status.INTEGRATED
             item.piece_number = piece
             item.last_error = ""
             item.updated_at = now
-        SyncItem.objects.bulk_update(
-            [item for item, _ in accepted], ["status", "piece_number", "last_error", "updated_at"]
+        rows_update(
+            SyncItem,
+            ["status", "piece_number", "last_error", "updated_at"],
+            sorted((item.pk, item.status, item.piece_number, item.last_error, now) for item, _piece in accepted),
         )
         Anomaly.objects.filter(invoice_id__in=items.keys(), cleared_at__isnull=True, simulated=False).update(
             cleared_at=now, cleared_reason="intégrée"
@@ -497,7 +511,7 @@ class CompanyExporter:
         message = _("Intégrée dans Sage FRP 1000 : pièce %(piece)s.")
         if reconciled:
             message = _("Retrouvée dans Sage FRP 1000 après vérification : pièce %(piece)s.")
-        InvoiceEvent.objects.bulk_create(
+        rows_insert(
             [
                 InvoiceEvent(
                     invoice_id=item.invoice_id,
