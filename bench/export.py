@@ -1,0 +1,130 @@
+"""``export`` and ``memory``: validated invoices exported through the stub, in-process and in a worker of its own.
+
+The baseline of ``export`` posts the same entries, built beforehand and cut in the same batches, straight to the
+stub with the same client, into a twin company that has the same referential and has booked nothing yet: the
+stub does the same work for both, the difference is what SFD adds (claims, payloads, pre-check, bookkeeping).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .data import create_invoices
+from .support import ROOT, Row, Stub, counting, note, scaled, stopwatch
+
+COMPANY, TWIN, MEMORY = "BENCHEXP", "BENCHEXPB", "BENCHMEM"
+MEMORY_LIMIT_MB = 300
+
+
+def _company(stub: Stub, connector, code: str):
+    from companies.models import Company
+    from companies.services import company_referential_pull
+
+    stub.generate(code)
+    company = Company.objects.create(connector=connector, code=code, name=code)
+    outcome = company_referential_pull(company=company)
+    if outcome.error:
+        raise RuntimeError(f"referential of {code}: {outcome.error}")
+    company.refresh_from_db()
+    return company
+
+
+def _batches(company) -> list[list[dict]]:
+    """The entries of the company's invoices, as the exporter computes them, in its batches."""
+    from django.conf import settings
+
+    from invoices.models import Invoice
+    from invoices.validation import entry_for_invoice
+
+    invoices = (
+        Invoice.objects.filter(company=company)
+        .order_by("pk")
+        .select_related("company", "supplier")
+        .prefetch_related("lines__account", "lines__tax_code", "lines__analytic_section")
+    )
+    payloads = [
+        entry_for_invoice(invoice, list(invoice.lines.all())).payload(invoice.external_id)
+        for invoice in invoices.iterator(chunk_size=2000)
+    ]
+    size = settings.SYNC_BATCH_SIZE
+    return [payloads[start : start + size] for start in range(0, len(payloads), size)]
+
+
+def _start(company):
+    from synchro.models import SyncRun
+    from synchro.services import run_start
+
+    run = run_start(
+        trigger=SyncRun.Trigger.EXPORT,
+        user=None,
+        companies=[company],
+        selection={"kind": "all", "filters": {}},
+        dispatch=False,
+    )
+    return run.companies.get()
+
+
+def _export_row(stub: Stub, scale: float, connector) -> Row:
+    from synchro.services import run_company_execute
+
+    count = scaled(10_000, scale)
+    row = Row(name="export", n=count, target="ratio <= 1.3", limit_ratio=1.3)
+    company = _company(stub, connector, COMPANY)
+    _company(stub, connector, TWIN)
+    create_invoices(company.pk, count, prefix="E")
+    batches = _batches(company)
+
+    with connector.client() as client, stopwatch() as elapsed:
+        results = [result for batch in batches for result in client.post_entries(TWIN, batch)]
+    row.baseline_seconds = elapsed()
+    refused = [result for result in results if result.status != "accepted"]
+    if len(results) != count or refused:
+        row.checks.append(f"baseline: {len(results)} results, {len(refused)} not accepted: {refused[:1]}")
+
+    with counting() as queries, stopwatch() as elapsed:
+        line = run_company_execute(run_company_id=_start(company).pk)
+    row.seconds, row.queries = elapsed(), queries()
+    if (line.integrated, line.rejected, line.unknown) != (count, 0, 0):
+        row.checks.append(f"export: {line.integrated} integrated, {line.rejected} rejected, {line.unknown} unknown")
+    note(f"export: {count} invoices, {len(batches)} batches: {row.seconds:.2f} s; baseline {row.baseline_seconds:.2f}")
+    return row
+
+
+def _memory_row(stub: Stub, scale: float, connector) -> Row:
+    count = scaled(100_000, scale)
+    row = Row(name="memory", n=count, target=f"peak_rss_mb <= {MEMORY_LIMIT_MB}", limit_rss_mb=MEMORY_LIMIT_MB)
+    company = _company(stub, connector, MEMORY)
+    create_invoices(company.pk, count, prefix="M")
+    line = _start(company)
+    with stopwatch() as elapsed:
+        # A process of its own, as a worker is: its peak is the export's, not the benchmark's.
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.worker", str(line.pk)],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    row.seconds = elapsed()
+    if child.returncode != 0:
+        row.checks.append(f"the worker failed: {child.stderr[-2000:]}")
+        return row
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    row.peak_rss_mb, row.queries = report["peak_rss_mb"], report["queries"]
+    if report["integrated"] != count:
+        row.checks.append(f"memory: {report['integrated']} of {count} integrated ({report['status']})")
+    note(f"memory: {count} entries in {row.seconds:.1f} s, peak RSS {row.peak_rss_mb:.0f} MB")
+    return row
+
+
+def run(stub: Stub, scale: float, connector, *, only: set[str]) -> list[Row]:
+    rows = []
+    if "export" in only:
+        rows.append(_export_row(stub, scale, connector))
+    if "memory" in only:
+        rows.append(_memory_row(stub, scale, connector))
+    return rows

@@ -1,0 +1,269 @@
+"""What every benchmark needs: a throwaway PostgreSQL database, the Sage stub on a free port, timing and rows.
+
+Nothing here may run before ``prepare_environment``: Django reads its settings from the environment once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/sfd"
+STUB_KEY = "bench-sage-key"
+KEYS = ("name", "n", "seconds", "baseline_seconds", "ratio", "peak_rss_mb", "queries", "target", "ok")
+
+
+class BenchError(Exception):
+    """The benchmark cannot run (no PostgreSQL, the stub did not start): said in one line, no traceback."""
+
+
+# --- environment and database ----------------------------------------------------------------------
+
+
+def bench_database_url() -> str:
+    """The throwaway database: ``BENCH_DATABASE`` or ``<name>_bench`` on the server of ``DATABASE_URL``.
+
+    The database named in ``DATABASE_URL`` itself is never touched.
+    """
+    url = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise BenchError(
+            f"make bench needs PostgreSQL: DATABASE_URL must be a postgres:// URL (it is {parts.scheme or url!r})."
+        )
+    name = os.environ.get("BENCH_DATABASE") or f"{parts.path.lstrip('/') or 'sfd'}_bench"
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _maintenance_connection(url: str):
+    import psycopg
+
+    parts = urlsplit(url)
+    try:
+        return psycopg.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=10,
+        )
+    except psycopg.OperationalError as exc:
+        raise BenchError(f"PostgreSQL does not answer at {parts.hostname}:{parts.port or 5432}: {exc}") from None
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def create_database(url: str) -> None:
+    from psycopg import sql
+
+    with _maintenance_connection(url) as connection:
+        name = sql.Identifier(database_name(url))
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def drop_database(url: str) -> None:
+    from psycopg import sql
+
+    with _maintenance_connection(url) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database_name(url)))
+        )
+
+
+def prepare_environment(database_url: str, var_dir: Path) -> None:
+    """Settings of the benchmark's own: its database, its var/ and a file-system broker nobody consumes (the
+    « Exporter » request enqueues one message; no worker of anyone else must ever receive it)."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["SFD_VAR_DIR"] = str(var_dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["PULL_PROGRESS_INTERVAL"] = "1"
+    for name in ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "SYNC_BATCH_SIZE", "REFERENTIAL_PAGE_SIZE"):
+        os.environ.pop(name, None)
+
+
+def sql(statement: str, params: list | tuple | None = None) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def vacuum_analyze(*tables: str) -> None:
+    """Fresh statistics and visibility maps, as autovacuum would leave them on a table that lives."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+
+
+# --- the Sage FRP 1000 stub -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stub:
+    """The stub as its own process, with its own SQLite file and its control surface."""
+
+    def __init__(self, directory: Path):
+        self.db_path = directory / "sage-stub.sqlite3"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = requests.Session()
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Stub:
+        command = [
+            sys.executable, "-m", "connectors.sage_frp1000.stub", "--port", str(self.port),
+            "--db", str(self.db_path), "--api-key", STUB_KEY, "--enable-control",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"the Sage stub exited: {self.process.stderr.read().decode()[-500:]}")
+            with contextlib.suppress(requests.ConnectionError):
+                self.http.get(f"{self.url}/api/v1/health", headers=self.auth, timeout=1)
+                return self
+            time.sleep(0.1)
+        raise BenchError("the Sage stub did not start within 30 s")
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {STUB_KEY}"}
+
+    def control(self, method: str, path: str, **kwargs) -> dict:
+        response = self.http.request(method, f"{self.url}/_control{path}", timeout=600, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def generate(self, company: str, *, suppliers: int = 0, accounts: int = 0) -> None:
+        self.control("POST", "/generate", json={"company": company, "suppliers": suppliers, "accounts": accounts})
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    """``with stopwatch() as elapsed: ...``; ``elapsed()`` is the wall-clock time of the block."""
+    gc.collect()
+    started = time.perf_counter()
+    finished: list[float] = []
+    yield lambda: (finished[0] if finished else time.perf_counter()) - started
+    finished.append(time.perf_counter())
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[Callable[[], int]]:
+    """``with counting() as queries: ...``: how many statements went through Django (nothing stored, no cost)."""
+    from django.db import connection
+
+    executed = [0]
+
+    def count(execute, sql, params, many, context):
+        executed[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        yield lambda: executed[0]
+
+
+def median_seconds(action: Callable[[], object], *, repeat: int) -> float:
+    """The median of ``repeat`` timed calls, after one untimed call that warms caches (plans, templates)."""
+    action()
+    timings = []
+    for _ in range(repeat):
+        with stopwatch() as elapsed:
+            action()
+        timings.append(elapsed())
+    return statistics.median(timings)
+
+
+def scaled(value: int, scale: float, *, minimum: int = 1) -> int:
+    return max(minimum, round(value * scale))
+
+
+@dataclass
+class Row:
+    name: str
+    n: int
+    target: str
+    seconds: float | None = None
+    baseline_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    queries: int | None = None
+    checks: list[str] = field(default_factory=list)  # what failed besides the numbers, said on stderr
+    limit_ratio: float | None = None
+    limit_queries: int | None = None
+    limit_rss_mb: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.seconds is None or not self.baseline_seconds:
+            return None
+        return self.seconds / self.baseline_seconds
+
+    @property
+    def ok(self) -> bool:
+        if self.checks or self.seconds is None:
+            return False
+        if self.limit_ratio is not None and (self.ratio is None or self.ratio > self.limit_ratio):
+            return False
+        if self.limit_queries is not None and (self.queries is None or self.queries > self.limit_queries):
+            return False
+        return self.limit_rss_mb is None or (self.peak_rss_mb is not None and self.peak_rss_mb <= self.limit_rss_mb)
+
+    def as_dict(self) -> dict:
+        def rounded(value: float | None, digits: int) -> float | None:
+            return None if value is None else round(value, digits)
+
+        return {
+            "name": self.name,
+            "n": self.n,
+            "seconds": rounded(self.seconds, 4),
+            "baseline_seconds": rounded(self.baseline_seconds, 4),
+            "ratio": rounded(self.ratio, 3),
+            "peak_rss_mb": rounded(self.peak_rss_mb, 1),
+            "queries": self.queries,
+            "target": self.target,
+            "ok": self.ok,
+        }
+
+
+def note(text: str) -> None:
+    """Details for the reader (stderr), never mixed with the JSON rows of stdout."""
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
