@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
@@ -22,6 +23,13 @@ from .rights import RIGHTS, RIGHTS_BY_PERM
 from .services import GroupRights, RightsError, UserRights, rights_save
 
 RIGHT = "accounts.manage_rights"
+
+
+class SearchForm(forms.Form):
+    # A form field refuses what PostgreSQL cannot hold (NUL) and cuts the length.
+    q = forms.CharField(required=False, max_length=100, strip=True)
+
+
 PAGE_SIZE = 25
 
 
@@ -75,7 +83,8 @@ def _submitted(request, visible_company_ids: set[int]) -> tuple[list[UserRights]
 def rights(request):
     visible_companies = list(companies_for_user(request.user).only("pk", "code", "name"))
     visible_ids = {c.pk for c in visible_companies}
-    query = request.GET.get("q", "").strip()[:100]
+    search = SearchForm(request.GET)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
     if request.method == "POST":
         users, groups = _submitted(request, visible_ids)
         try:
