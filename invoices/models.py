@@ -113,6 +113,13 @@ class Invoice(models.Model):
             models.Index(fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"),
             models.Index(fields=["update_state", "company", "invoice_date", "id"], name="invoice_update_list"),
             models.Index(fields=["company", "status", "invoice_date"], name="invoice_company_status"),
+            # Visuel Synchronisations: its pages are read in (date, id) order from either end whatever the number of
+            # rows, without a filter, with a status, or with a company and a status (above); its exact count without
+            # a status comes from the narrowest index (one small entry per row).
+            models.Index(fields=["invoice_date", "id"], condition=~Q(export_state=""), name="invoice_export_open"),
+            models.Index(fields=["export_state", "invoice_date", "id"], name="invoice_export_by_date"),
+            models.Index(fields=["invoice_date", "id"], condition=~Q(update_state=""), name="invoice_update_open"),
+            models.Index(fields=["company"], condition=~Q(export_state=""), name="invoice_export_open_count"),
         ]
         verbose_name = _("facture")
 

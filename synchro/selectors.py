@@ -26,7 +26,12 @@ def state_field(kind: str) -> str:
 def visuel_rows(user, *, kind: str, filters: dict) -> QuerySet[Invoice]:
     """Every invoice with something to say about the notion (entry or update), filtered."""
     field = state_field(kind)
-    rows = Invoice.objects.filter(company__in=companies_for_user(user)).exclude(**{field: ExportState.NONE})
+    rows = Invoice.objects.exclude(**{field: ExportState.NONE})
+    visible = companies_for_user(user)
+    if visible.query.has_filters():
+        # The ids themselves, not a subquery: the count then reads only these companies' index entries.
+        rows = rows.filter(company_id__in=list(visible.values_list("pk", flat=True)))
+    # Otherwise every company is visible, and every invoice has a company: no condition at all.
     return apply_filters(rows, filters, state_field=field)
 
 
