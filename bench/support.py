@@ -117,6 +117,12 @@ def vacuum_analyze(*tables: str) -> None:
             cursor.execute(f'VACUUM (ANALYZE) "{table}"')
 
 
+def close_database_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
+
+
 # --- the Sage FRP 1000 stub -------------------------------------------------------------------------
 
 
