@@ -23,6 +23,12 @@ run: install
 test: install
 	$(BIN)/pytest
 
+## The benchmarks (bench/README.md): PostgreSQL from DATABASE_URL (default postgres@127.0.0.1:5432), where a
+## throwaway database <name>_bench is created and dropped; its own stub; one JSON line per benchmark. BENCH_SCALE=0.01
+## for a quick run.
+bench: install
+	$(BIN)/python -m bench
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
