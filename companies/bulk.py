@@ -121,19 +121,23 @@ def _deactivate_gone(
 
     The difference is taken in Python on the codes SFD holds: one linear read whatever the planner thinks, where an
     anti-join chose a nested loop on a table loaded moments ago and not yet analysed (minutes for 100 000 codes).
+    The codes come as one text (a code holds no control character: the gateway refuses them), a third quicker
+    than 100 000 rows.
     """
     meta = model._meta
     q = _quote
     target = meta.db_table
     company_column = meta.get_field("company").column
     code_column = meta.get_field("code").column
+    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {q(code_column)} FROM {q(target)}"
+            f"SELECT {joined}({q(code_column)}, %s) FROM {q(target)}"
             f" WHERE {q(company_column)} = %s AND {q('gone_upstream_at')} IS NULL",
-            [company_id],
+            ["\n", company_id],
         )
-        gone = {code for (code,) in cursor.fetchall()} - present_codes
+        (codes,) = cursor.fetchone()
+    gone = set(codes.split("\n")).difference(present_codes) if codes else set()
     if not gone:
         return 0
     _create_temp(staging, target, [code_column])
@@ -219,7 +223,9 @@ def referential_upsert(
 
 def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tuple]) -> None:
     """Set ``fields`` row by row, each row being ``(pk, *values)``, where ``bulk_update``'s ``CASE … WHEN`` spent
-    seconds compiling a few hundred rows: one ``UPDATE … FROM (VALUES …)`` on PostgreSQL, ``executemany`` elsewhere.
+    seconds compiling a few hundred rows: one ``UPDATE … FROM unnest(…)`` on PostgreSQL (one array per column, so
+    that the statement stays short and the driver does not parse thousands of placeholders), ``executemany``
+    elsewhere.
 
     Like ``bulk_update``, it neither calls ``save()`` nor touches ``auto_now`` fields that are not named.
     """
@@ -234,15 +240,13 @@ def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tup
     table, pk = _quote(meta.db_table), _quote(meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # VALUES columns are column1, column2…; their types come from the first row, hence the casts.
-            casts = [f"::{field.cast_db_type(connection)}" for field in targets]
-            assignments = ", ".join(f"{_quote(f.column)} = v.column{i + 2}" for i, f in enumerate(targets))
-            first = f"(%s::bigint, {', '.join(f'%s{cast}' for cast in casts)})"
-            others = f"({', '.join(['%s'] * (len(targets) + 1))})"
-            values = ", ".join([first] + [others] * (len(prepared) - 1))
+            types = [meta.pk.db_type(connection), *(field.db_type(connection) for field in targets)]
+            arrays = ", ".join(f"%s::{kind.split('(')[0]}[]" for kind in types)
+            names = ", ".join(f"c{index}" for index in range(len(types)))
+            assignments = ", ".join(f"{_quote(field.column)} = v.c{index + 1}" for index, field in enumerate(targets))
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v WHERE {table}.{pk} = v.column1",
-                [value for row in prepared for value in row],
+                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE {table}.{pk} = v.c0",
+                [list(column) for column in zip(*prepared, strict=True)],
             )
         else:
             assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)
