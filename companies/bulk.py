@@ -137,9 +137,10 @@ def _deactivate_gone(
             ["\n", company_id],
         )
         (codes,) = cursor.fetchone()
-    gone = set(codes.split("\n")).difference(present_codes) if codes else set()
-    if not gone:
+    stored = codes.split("\n") if codes else []
+    if present_codes.issuperset(stored):
         return 0
+    gone = set(stored).difference(present_codes)
     _create_temp(staging, target, [code_column])
     _load(staging, [code_column], ((code,) for code in gone))
     with connection.cursor() as cursor:
@@ -179,8 +180,9 @@ def referential_upsert(
 
     counts = UpsertCounts(received=len(items))
     switched_off = gone = 0
-    # The company has none of this kind yet (its first pull): every item is new, straight into the table.
-    first = not model.objects.filter(company_id=company_id).exists()
+    # The company has none of this kind yet (its first pull): every item is new, straight into the table. When
+    # nothing changed upstream there is nothing to write, and no need to ask.
+    first = bool(items) and not model.objects.filter(company_id=company_id).exists()
     try:
         if first:
             _load(target, columns, (row(item) for item in items))
