@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -50,9 +50,12 @@ def bench_database_url() -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         raise BenchError(
-            f"make bench needs PostgreSQL: DATABASE_URL must be a postgres:// URL (it is {parts.scheme or url!r})."
+            f"PostgreSQL is required: DATABASE_URL must be a postgres:// URL (it is {parts.scheme or url!r})."
         )
-    name = os.environ.get("BENCH_DATABASE") or f"{parts.path.lstrip('/') or 'sfd'}_bench"
+    own = parts.path.lstrip("/") or "sfd"
+    name = os.environ.get("BENCH_DATABASE") or f"{own}_bench"
+    if name == own:
+        raise BenchError(f"BENCH_DATABASE must not be the database of DATABASE_URL ({own}): it is dropped at the end.")
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
@@ -65,7 +68,7 @@ def _maintenance_connection(url: str):
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432,
             user=parts.username or "postgres",
-            password=parts.password,
+            password=unquote(parts.password) if parts.password else None,
             dbname="postgres",
             autocommit=True,
             connect_timeout=10,
