@@ -8,6 +8,20 @@ from django.shortcuts import get_object_or_404
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company, CompanyAccess
 
 
+def visible_company_ids(user) -> list[int] | None:
+    """The ids of the companies the user may see, or None for every company (no condition needed)."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    access = CompanyAccess.objects.filter(user=user).first()
+    if access is None:
+        return []
+    if access.all_companies:
+        return None
+    return list(access.companies.values_list("pk", flat=True))
+
+
 def companies_for_user(user) -> QuerySet[Company]:
     """The companies a user may see: all for a superuser or a user given « toutes les sociétés »."""
     if not user.is_authenticated or not user.is_active:

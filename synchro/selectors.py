@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from companies.models import Company
-from companies.selectors import companies_for_user
+from companies.selectors import companies_for_user, visible_company_ids
 from invoices.models import ExportState, Invoice
 
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
@@ -27,10 +27,10 @@ def visuel_rows(user, *, kind: str, filters: dict) -> QuerySet[Invoice]:
     """Every invoice with something to say about the notion (entry or update), filtered."""
     field = state_field(kind)
     rows = Invoice.objects.exclude(**{field: ExportState.NONE})
-    visible = companies_for_user(user)
-    if visible.query.has_filters():
+    visible = visible_company_ids(user)
+    if visible is not None:
         # The ids themselves, not a subquery: the count then reads only these companies' index entries.
-        rows = rows.filter(company_id__in=list(visible.values_list("pk", flat=True)))
+        rows = rows.filter(company_id__in=visible)
     # Otherwise every company is visible, and every invoice has a company: no condition at all.
     return apply_filters(rows, filters, state_field=field)
 
