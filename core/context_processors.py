@@ -25,7 +25,11 @@ def _entries(user, menu, path: str) -> list[dict]:
             url = reverse(url_name)
         except NoReverseMatch:
             continue
-        entries.append({"label": label, "url": url, "active": path.startswith(url)})
+        entries.append({"label": label, "url": url, "active": False})
+    # The longest matching prefix is the page's entry (the history lives under Visuel Synchronisations' URL).
+    matching = [entry for entry in entries if path.startswith(entry["url"])]
+    if matching:
+        max(matching, key=lambda entry: len(entry["url"]))["active"] = True
     return entries
 
 

@@ -137,3 +137,9 @@ def test_the_menu_shows_only_what_the_user_may_open(client, charlie):
     grant(charlie, "companies.update_companies")
     html = client.get(reverse("home")).content.decode()
     assert ">Société<" in html and ">Droits<" not in html
+
+
+def test_only_the_current_page_is_active_in_the_menu(client, alice):
+    client.force_login(alice)
+    menu = client.get(reverse("synchro:history")).context["administration_menu"]
+    assert [entry["label"] for entry in menu if entry["active"]] == ["Historique des synchronisations"]

@@ -158,14 +158,12 @@ def test_duplicate_codes_in_one_answer_are_reported_once(sage, client):
         {"code": "A", "label": "A", "active": True, "modified_at": "2026-01-01T00:00:00Z"},
         {"code": "A", "label": "A bis", "active": True, "modified_at": "2026-01-01T00:00:00Z"},
     ], "next_cursor": None}  # fmt: skip
-    from connectors.sage_frp1000 import client as client_module
-
-    page = next(iter(_pages_from(client_module, client, body)))
+    page = next(iter(_pages_from(client, body)))
     assert [item["label"] for item in page.items] == ["A"]
     assert page.problems[0].message == "code en double dans la réponse de Sage (ignoré)"
 
 
-def _pages_from(client_module, client, body):
+def _pages_from(client, body):
     """Feed one canned answer through the real parsing path: a duplicate the stub's primary key forbids."""
     original = client._call
     client._call = lambda *args, **kwargs: body
