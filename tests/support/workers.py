@@ -29,6 +29,16 @@ def database_url() -> str:
     return f"postgresql://{auth}{host}{port}/{info['NAME']}"
 
 
+def celery_env(queue: str, extra_env: dict) -> dict:
+    """The environment of a Celery process of a test: its database, and its own queue for everything it sends
+    itself (a tick's run, a retry)."""
+    return (
+        os.environ
+        | {"DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", "CELERY_TASK_DEFAULT_QUEUE": queue}
+        | extra_env
+    )
+
+
 class WorkerProcess:
     def __init__(self, queue: str, extra_env: dict | None = None, concurrency: int = 2, log_path: Path | None = None):
         self.queue = queue
@@ -38,16 +48,7 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        env = (
-            os.environ
-            | {
-                "DATABASE_URL": database_url(),
-                "PYTHONUNBUFFERED": "1",
-                # What the worker dispatches itself (a tick's run, a retry) stays on this test's queue.
-                "CELERY_TASK_DEFAULT_QUEUE": self.queue,
-            }
-            | self.extra_env
-        )
+        env = celery_env(self.queue, self.extra_env)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -130,15 +131,7 @@ class BeatProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> BeatProcess:
-        env = (
-            os.environ
-            | {
-                "DATABASE_URL": database_url(),
-                "PYTHONUNBUFFERED": "1",
-                "CELERY_TASK_DEFAULT_QUEUE": self.queue,
-            }
-            | self.extra_env
-        )
+        env = celery_env(self.queue, self.extra_env)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
