@@ -282,7 +282,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
 
 def companies_discover(*, connector: Connector, actor) -> list[Company]:
     """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory)."""
-    with connector.client() as client:
+    with connector.client(interactive=True) as client:
         items, _problems = client.companies()
     known = set(Company.objects.filter(connector=connector).values_list("code", flat=True))
     created = [

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from . import crypto
 from .sage_frp1000.client import SageClient
 
+INTERACTIVE_TIMEOUT = 10.0
+
 
 class Connector(models.Model):
     """One Sage FRP 1000 server; each company is attached to one connector."""
@@ -41,12 +43,18 @@ class Connector(models.Model):
     # Templates must never render the key, even by mistake: they refuse to call what "alters data".
     decrypted_api_key.alters_data = True
 
-    def client(self) -> SageClient:
+    def client(self, *, interactive: bool = False) -> SageClient:
+        """The gateway to this server. ``interactive``: a person waits on the answer in a web request, so one try
+        of at most ``INTERACTIVE_TIMEOUT`` seconds, not the retries a worker can afford."""
+        if interactive:
+            timeout, retries = min(float(self.timeout_seconds), INTERACTIVE_TIMEOUT), 0
+        else:
+            timeout, retries = float(self.timeout_seconds), settings.SAGE_RETRIES
         return SageClient(
             self.url,
             self.decrypted_api_key(),
-            timeout=float(self.timeout_seconds),
-            retries=settings.SAGE_RETRIES,
+            timeout=timeout,
+            retries=retries,
             backoff=settings.SAGE_BACKOFF_SECONDS,
             max_response_bytes=settings.SAGE_MAX_RESPONSE_BYTES,
         )

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 
 from core.services import audit_record
 
-from .models import Connector, SyncSchedule
-from .sage_frp1000.client import SageAuthError, SageClient, SageError, SageUnavailable
+from .models import INTERACTIVE_TIMEOUT, Connector, SyncSchedule
+from .sage_frp1000.client import SageAuthError, SageError, SageUnavailable
 from .schedule import next_occurrence
 
 
@@ -60,15 +60,14 @@ def connector_save(
 def connector_test(*, connector: Connector) -> tuple[bool, str]:
     """« Tester la connexion »: (ok, the French sentence to show)."""
     try:
-        with SageClient(
-            connector.url, connector.decrypted_api_key(), timeout=float(connector.timeout_seconds), retries=0
-        ) as client:
+        with connector.client(interactive=True) as client:
             health = client.health()
     except SageAuthError:
         return False, _("Connexion refusée : clé API refusée par Sage FRP 1000.")
     except SageUnavailable as error:
         if "délai" in error.message:
-            return False, _("Délai dépassé : Sage FRP 1000 ne répond pas (%(s)s s).") % {"s": connector.timeout_seconds}
+            waited = min(connector.timeout_seconds, int(INTERACTIVE_TIMEOUT))
+            return False, _("Délai dépassé : Sage FRP 1000 ne répond pas (%(s)s s).") % {"s": waited}
         return False, _("Serveur injoignable : %(error)s") % {"error": error.message}
     except SageError as error:
         return False, error.message
