@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -64,6 +63,19 @@ def _attach_problems(form, formset, problems) -> None:
             form.add_error(None, problem.message)
 
 
+def _forms_of_saved(invoice):
+    """The forms bound to what is saved (the lines were written anew, with new ids): errors can then be attached."""
+    unbound = [InvoiceForm(instance=invoice), LineFormSet(instance=invoice, prefix="lines")]
+    data = {field.html_name: field.value() for field in unbound[0]}
+    data |= {field.html_name: field.value() for field in unbound[1].management_form}
+    for line_form in unbound[1].forms:
+        data |= {field.html_name: field.value() for field in line_form}
+    form, formset = InvoiceForm(data, instance=invoice), LineFormSet(data, instance=invoice, prefix="lines")
+    form.full_clean()
+    formset.full_clean()
+    return form, formset
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required(VIEW, raise_exception=True)
@@ -81,27 +93,31 @@ def invoice_detail(request, pk: int):
             return redirect("invoices:detail", pk=invoice.pk)
         if form.is_valid() and formset.is_valid():
             try:
-                with transaction.atomic():
-                    invoice = services.invoice_update(
-                        invoice=invoice, fields=form.accounting_fields(), lines=formset.line_data(), actor=request.user
-                    )
-                    if "validate" in request.POST:
-                        services.invoice_validate(invoice=invoice, actor=request.user)
-            except services.InvoiceInvalid as invalid:
-                invoice.refresh_from_db()
-                form = InvoiceForm(request.POST, instance=invoice)
-                formset = LineFormSet(request.POST, instance=invoice, prefix="lines")
-                form.is_valid() and formset.is_valid()
-                _attach_problems(form, formset, invalid.problems)
-                messages.error(request, _("La facture ne peut pas être validée : corrigez les champs signalés."))
+                invoice = services.invoice_update(
+                    invoice=invoice, fields=form.accounting_fields(), lines=formset.line_data(), actor=request.user
+                )
             except services.InvoiceLocked as error:
                 messages.error(request, str(error))
                 return redirect("invoices:detail", pk=invoice.pk)
+            if "validate" not in request.POST:
+                messages.success(request, _("Facture enregistrée."))
+                return redirect("invoices:detail", pk=invoice.pk)
+            # The correction is saved whatever happens next: a failed validation loses nothing.
+            try:
+                services.invoice_validate(invoice=invoice, actor=request.user)
+            except services.InvoiceLocked as error:
+                messages.error(request, str(error))
+                return redirect("invoices:detail", pk=invoice.pk)
+            except services.InvoiceInvalid as invalid:
+                invoice.refresh_from_db()
+                form, formset = _forms_of_saved(invoice)
+                _attach_problems(form, formset, invalid.problems)
+                messages.error(
+                    request,
+                    _("Facture enregistrée. La facture ne peut pas être validée : corrigez les champs signalés."),
+                )
             else:
-                if "validate" in request.POST:
-                    messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
-                else:
-                    messages.success(request, _("Facture enregistrée."))
+                messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
                 return redirect("invoices:detail", pk=invoice.pk)
     if not can_edit:
         for field in form.fields.values():

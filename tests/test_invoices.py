@@ -219,9 +219,14 @@ def test_validation_errors_appear_next_to_the_fields(client, accountant, pulled)
     invoice = make_invoice(pulled)
     client.force_login(accountant)
     url = reverse("invoices:detail", args=[invoice.pk])
-    response = client.post(url, _post_form(invoice, total_tva="25.00", total_ttc="125.00", validate="1"))
+    response = client.post(
+        url, _post_form(invoice, total_tva="25.00", total_ttc="125.00", label="Corrigé", validate="1")
+    )
     html = unescape(response.content.decode())
     assert "La facture ne peut pas être validée" in html
+    invoice.refresh_from_db()
+    assert invoice.label == "Corrigé" and invoice.status == Invoice.Status.TO_COMPLETE  # the correction is kept
+    assert "Sélectionnez un choix valide" not in html
     field_block = html.split('name="total_tva"')[1].split('<div class="col')[0]
     assert "ne correspond pas à la TVA des lignes" in field_block
     response = client.post(url, _post_form(invoice, invoice_date="2026-13-45"))
