@@ -34,13 +34,3 @@ class CompanySettingsForm(forms.ModelForm):
         if not value:
             raise forms.ValidationError(_("Indiquez le code du journal des achats."))
         return value
-
-
-class CompanySelectionForm(forms.Form):
-    """The ticked rows of the Société screen."""
-
-    companies = forms.TypedMultipleChoiceField(coerce=int, choices=(), required=False)
-
-    def __init__(self, *args, allowed_ids: list[int], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["companies"].choices = [(pk, pk) for pk in allowed_ids]

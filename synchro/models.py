@@ -166,7 +166,3 @@ class Anomaly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.field}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.cleared_at is None and not self.simulated

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -211,12 +210,6 @@ def run_company_busy(*, run_company_id: int, busy: CompanyBusy) -> None:
 
 
 # --- the exporter -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Prepared:
-    item: SyncItem
-    invoice_id: int
 
 
 class CompanyExporter:
