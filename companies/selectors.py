@@ -8,31 +8,31 @@ from django.shortcuts import get_object_or_404
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company, CompanyAccess
 
 
-def visible_company_ids(user) -> list[int] | None:
-    """The ids of the companies the user may see, or None for every company (no condition needed)."""
+def _access(user) -> CompanyAccess | bool:
+    """True: every company; False: none; else the access row with its list."""
     if not user.is_authenticated or not user.is_active:
-        return []
+        return False
     if user.is_superuser:
-        return None
+        return True
     access = CompanyAccess.objects.filter(user=user).first()
     if access is None:
-        return []
-    if access.all_companies:
-        return None
+        return False
+    return True if access.all_companies else access
+
+
+def visible_company_ids(user) -> list[int] | None:
+    """The ids of the companies the user may see, or None for every company (no condition needed)."""
+    access = _access(user)
+    if isinstance(access, bool):
+        return None if access else []
     return list(access.companies.values_list("pk", flat=True))
 
 
 def companies_for_user(user) -> QuerySet[Company]:
     """The companies a user may see: all for a superuser or a user given « toutes les sociétés »."""
-    if not user.is_authenticated or not user.is_active:
-        return Company.objects.none()
-    if user.is_superuser:
-        return Company.objects.all()
-    access = CompanyAccess.objects.filter(user=user).first()
-    if access is None:
-        return Company.objects.none()
-    if access.all_companies:
-        return Company.objects.all()
+    access = _access(user)
+    if isinstance(access, bool):
+        return Company.objects.all() if access else Company.objects.none()
     return Company.objects.filter(pk__in=access.companies.values("pk"))
 
 
