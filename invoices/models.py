@@ -41,8 +41,8 @@ class Invoice(models.Model):
         INTEGRATED = "integrated", _("intégrée")
 
     class Kind(models.TextChoices):
-        INVOICE = "invoice", _("facture")
-        CREDIT_NOTE = "credit_note", _("avoir")
+        INVOICE = "invoice", _("Facture")
+        CREDIT_NOTE = "credit_note", _("Avoir")
 
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("société"))
     supplier = models.ForeignKey(
