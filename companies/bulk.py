@@ -256,6 +256,19 @@ def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tup
             cursor.executemany(statement, [[*values, pk_value] for pk_value, *values in prepared])
 
 
+def rows_copy(model: type[models.Model], fields: list[str], rows: Iterable[tuple]) -> None:
+    """Insert plain tuples, the values of ``fields`` in order: one ``COPY`` on PostgreSQL, ``executemany``
+    elsewhere. ``rows_insert`` without a model instance per row (and without ``pre_save``: give every value)."""
+    meta = model._meta
+    targets = [meta.get_field(name) for name in fields]
+    preparers = [_preparer(field) for field in targets]
+    _load(
+        meta.db_table,
+        [field.column for field in targets],
+        ([prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows),
+    )
+
+
 def rows_insert(objs: list[models.Model], *, key: str | None = None) -> None:
     """``bulk_create`` by ``COPY`` on PostgreSQL; with ``key`` (a unique field) the primary keys are read back.
 

@@ -15,6 +15,8 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,7 +24,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.bulk import rows_insert, rows_update
+from companies.bulk import rows_copy, rows_update
 from companies.models import Company
 from companies.services import (
     CompanyBusy,
@@ -40,9 +42,9 @@ from connectors.sage_frp1000.client import (
 from connectors.services import schedule_claim
 from core.logging import sync_logger
 from core.services import audit_record, heartbeat_touch
-from invoices.accounting import EntryError
-from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine
-from invoices.validation import entry_for_invoice
+from invoices.accounting import EntryError, SourceLine
+from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine, entry_external_id
+from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_for_invoice, entry_from_facts, facts_from_row
 
 from .hints import field_label, hint_for
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
@@ -55,6 +57,37 @@ EXPORT_LABEL = "export vers Sage FRP 1000"
 MANUAL_STATES = (ExportState.TO_EXPORT, ExportState.REJECTED)
 # What the schedule sends: only what waits; a refused entry waits for its correction in SFD.
 AUTOMATIC_STATES = (ExportState.TO_EXPORT,)
+
+
+# The columns of a new item, written by ``COPY`` (every value given).
+ITEM_COLUMNS = [
+    "invoice_id", "company_id", "kind", "version", "key", "status", "payload", "bap_version", "attempts",
+    "last_attempt_at", "last_error", "piece_number", "run_id", "created_at", "updated_at",
+]  # fmt: skip
+
+
+class _Flight:
+    """A batch committed *en cours* whose send runs in the sending thread."""
+
+    def __init__(self, items: list[SyncItem], size: int, future: Future | None):
+        self.items, self.size, self.future = items, size, future
+
+    @classmethod
+    def launch(cls, sender: ThreadPoolExecutor, exporter: CompanyExporter, items: list[SyncItem], size: int) -> _Flight:
+        future = None
+        if items:
+            payloads = [item.payload for item in items]
+            future = sender.submit(exporter.client.post_entries, exporter.company.code, payloads)
+        return cls(items, size, future)
+
+    def outcome(self) -> tuple[list, SageError | None]:
+        """Sage's results, or the failure of the send (waits for it)."""
+        if self.future is None:
+            return [], None
+        try:
+            return self.future.result(), None
+        except SageError as failure:
+            return [], failure
 
 
 # --- selections -----------------------------------------------------------------------------------------
@@ -279,92 +312,149 @@ class CompanyExporter:
     # --- creations ---
 
     def export_creations(self) -> None:
+        """Batch after batch, each committed *en cours* before it is sent (``_prepare``).
+
+        While Sage books one batch, the next one is prepared and the previous one recorded: the network call runs in
+        a thread of its own that touches nothing but the connection to Sage, one call at a time; every database
+        write stays in this thread, in order. Whatever interrupts the run, a batch prepared and never sent goes back
+        to *à exporter*, and a batch whose send had begun is recorded or left *en cours* for ``recover`` (looked up
+        by key before anything is sent again).
+        """
         invoices = selection_invoices(
             self.run.selection, kind=SyncItem.Kind.CREATION, company=self.company, automatic=self.automatic
         )
         ids = list(invoices.order_by("pk").values_list("pk", flat=True))
         self._count(total=len(ids))
-        for start in range(0, len(ids), self.batch_size):
-            self._heartbeat()
-            chunk = ids[start : start + self.batch_size]
-            self._send_batch(self._prepare(chunk))
-            self._count(done=len(chunk))
+        chunks = [ids[start : start + self.batch_size] for start in range(0, len(ids), self.batch_size)]
+        flight: _Flight | None = None
+        ready: tuple[list[SyncItem], int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-send") as sender:
+            try:
+                for chunk in chunks:
+                    self._heartbeat()
+                    ready = (self._prepare(chunk), len(chunk))
+                    if flight is not None:
+                        landing, flight = flight, None
+                        results, failure = landing.outcome()
+                        if failure is None:
+                            # The next batch leaves before this one is recorded.
+                            flight, ready = _Flight.launch(sender, self, *ready), None
+                            self._record(landing.items, results)
+                        else:
+                            self._send_batch(landing.items, failure=failure)
+                        self._count(done=landing.size)
+                    if ready is not None:
+                        flight, ready = _Flight.launch(sender, self, *ready), None
+                if flight is not None:
+                    landing, flight = flight, None
+                    results, failure = landing.outcome()
+                    if failure is None:
+                        self._record(landing.items, results)
+                    else:
+                        self._send_batch(landing.items, failure=failure)
+                    self._count(done=landing.size)
+            except BaseException:
+                self._abandon(flight, ready)
+                raise
+
+    def _abandon(self, flight: _Flight | None, ready: tuple[list[SyncItem], int] | None) -> None:
+        """The run stops: what was prepared and never sent is released; what was sent is recorded if its answer
+        came, else marked *à vérifier*. If even that fails (the database is gone), the items stay *en cours*, and
+        ``recover`` finds them next time: nothing is sent twice, nothing is lost."""
+        try:
+            if ready is not None:
+                self._release(ready[0], _("Envoi interrompu avant son départ : elle sera renvoyée."))
+            if flight is not None:
+                results, failure = flight.outcome()
+                if failure is None:
+                    self._record(flight.items, results)
+                elif isinstance(failure, SageUnavailable) and not failure.outcome_unknown:
+                    self._release(flight.items, failure.message)
+                else:
+                    self._mark_unknown(flight.items, failure.message)
+        except Exception:
+            logger.exception("export of %s interrupted: batches left en cours for recovery", self.company.code)
 
     def _prepare(self, invoice_ids: list[int]) -> list[SyncItem]:
-        """Claim a batch: committed *en cours* (with their keys and payloads) before the network call."""
+        """Claim a batch: committed *en cours* (with their keys and payloads) before the network call.
+
+        The invoices (locked, in key order) and their suppliers are read in one query, their lines with their codes
+        in another, as plain rows: the entry is computed from them by the same function as on the screens.
+        """
         states = AUTOMATIC_STATES if self.automatic else MANUAL_STATES
         now = timezone.now()
+        journal, analytic_required = self.company.purchase_journal_code, self.company.analytic_required
         with transaction.atomic():
-            invoices = list(
+            rows = list(
                 Invoice.objects.select_for_update(of=("self",))
                 .filter(pk__in=invoice_ids, company=self.company, export_state__in=states)
-                .select_related("supplier")
+                .order_by("pk")
+                .values_list("pk", "accounting_version", "bap_version", *FACT_COLUMNS)
             )
-            for invoice in invoices:
-                # One company per export, loaded once (as its referential is): not one copy per invoice.
-                invoice.company = self.company
-            # The batch's lines in one query (their accounts and tax codes once each), grouped here: a prefetch
-            # through the invoices builds a queryset per invoice.
-            lines: dict[int, list[InvoiceLine]] = defaultdict(list)
-            batch_lines = InvoiceLine.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices])
-            for line in batch_lines.prefetch_related("account", "tax_code", "analytic_section"):
-                lines[line.invoice_id].append(line)
+            pks = [row[0] for row in rows]
+            lines: dict[int, list[SourceLine]] = defaultdict(list)
+            batch_lines = (
+                InvoiceLine.objects.filter(invoice_id__in=pks)
+                .order_by("invoice_id", "position", "id")
+                .values_list("invoice_id", *LINE_COLUMNS)
+            )
+            for invoice_id, *values in batch_lines:
+                lines[invoice_id].append(SourceLine(*values))
             existing = {
                 (item.invoice_id, item.version): item
-                for item in SyncItem.objects.filter(
-                    invoice_id__in=[i.pk for i in invoices], kind=SyncItem.Kind.CREATION
-                )
+                for item in SyncItem.objects.filter(invoice_id__in=pks, kind=SyncItem.Kind.CREATION)
             }
             payloads: dict[int, dict] = {}
             local_errors: dict[int, list] = {}
-            for invoice in invoices:
-                item = existing.get((invoice.pk, invoice.accounting_version))
+            for pk, version, _bap_version, *facts in rows:
+                facts = facts_from_row(journal, analytic_required, facts)
+                item = existing.get((pk, version))
                 if item is not None and item.payload and item.status == SyncItem.Status.PENDING:
                     # Sent before and confirmed absent from Sage: the same accounting content again (a late copy of
                     # the first send is then a « duplicate », never a conflict), with the BAP as it is now — the BAP
                     # is outside what Sage compares.
-                    bap_date = invoice.bap_date.isoformat() if invoice.bap_date else None
-                    payloads[invoice.pk] = item.payload | {"bap": invoice.bap, "bap_date": bap_date}
+                    bap_date = facts.bap_date.isoformat() if facts.bap_date else None
+                    payloads[pk] = item.payload | {"bap": facts.bap, "bap_date": bap_date}
                     continue
                 try:
-                    payloads[invoice.pk] = entry_for_invoice(invoice, lines[invoice.pk]).payload(invoice.external_id)
+                    payloads[pk] = entry_from_facts(facts, lines[pk]).payload(entry_external_id(pk, version))
                 except EntryError as error:
-                    local_errors[invoice.pk] = [
-                        ("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems
-                    ]
+                    local_errors[pk] = [("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems]
             self.referential.load_for(list(payloads.values()))
             for invoice_id, payload in payloads.items():
                 errors = self.referential.check(payload)
                 if errors:
                     local_errors[invoice_id] = [(e.code, e.field, e.message) for e in errors]
             sending, new_items, changed_items, rejected = [], [], [], []
-            for invoice in invoices:
-                item = existing.get((invoice.pk, invoice.accounting_version))
+            for pk, version, bap_version, *_facts in rows:
+                item = existing.get((pk, version))
                 if item is None:
                     item = SyncItem(
-                        invoice=invoice,
+                        invoice_id=pk,
                         company=self.company,
                         kind=SyncItem.Kind.CREATION,
-                        version=invoice.accounting_version,
-                        key=invoice.external_id,
+                        version=version,
+                        key=entry_external_id(pk, version),
+                        created_at=now,
                     )
                     new_items.append(item)
                 else:
                     changed_items.append(item)
-                item.payload = payloads.get(invoice.pk, {})
-                item.bap_version = invoice.bap_version
+                item.payload = payloads.get(pk, {})
+                item.bap_version = bap_version
                 item.run = self.run
                 item.last_attempt_at = now
-                if invoice.pk in local_errors:
+                item.updated_at = now
+                if pk in local_errors:
                     item.status = SyncItem.Status.REJECTED
-                    item.last_error = local_errors[invoice.pk][0][2]
-                    rejected.append((item, local_errors[invoice.pk]))
+                    item.last_error = local_errors[pk][0][2]
+                    rejected.append((item, local_errors[pk]))
                 else:
                     item.status = SyncItem.Status.SENDING
                     item.attempts += 1
                     item.last_error = ""
                     sending.append(item)
-            rows_insert(new_items, key="key")
+            self._insert_items(new_items)
             SyncItem.objects.bulk_update(
                 changed_items,
                 ["payload", "bap_version", "run", "last_attempt_at", "status", "attempts", "last_error", "updated_at"],
@@ -377,12 +467,23 @@ class CompanyExporter:
                 self._record_rejections(rejected, source="sfd")
         return sending
 
-    def _send_batch(self, items: list[SyncItem]) -> None:
+    def _insert_items(self, items: list[SyncItem]) -> None:
+        """New items in one ``COPY``, their keys read back."""
+        if not items:
+            return
+        rows_copy(SyncItem, ITEM_COLUMNS, [tuple(getattr(item, name) for name in ITEM_COLUMNS) for item in items])
+        pks = dict(SyncItem.objects.filter(key__in=[item.key for item in items]).values_list("key", "pk"))
+        for item in items:
+            item.pk = pks[item.key]
+            item._state.adding = False
+
+    def _send_batch(self, items: list[SyncItem], *, failure: SageError | None = None) -> None:
+        """Send a batch until its outcome is known (``failure``: how its first send, made elsewhere, ended)."""
         for round_number in range(1, self.rounds + 1):
             if not items:
                 return
             try:
-                results = self._post(items)
+                results = self._post(items, failure=failure)
             except SageUnavailable as error:
                 if not error.outcome_unknown:
                     self._release(items, error.message)
@@ -400,27 +501,37 @@ class CompanyExporter:
                 # The batch itself was refused (or the key): nothing was booked.
                 self._release(items, error.message)
                 raise
-            accepted = [
-                (item, result.piece_number)
-                for item, result in zip(items, results, strict=True)
-                if result.status != "rejected"
-            ]
-            refused = [
-                (item, [(e.get("code", "?"), e.get("field") or "", e.get("message", "")) for e in result.errors])
-                for item, result in zip(items, results, strict=True)
-                if result.status == "rejected"
-            ]
-            with transaction.atomic():
-                if accepted:
-                    self._integrate(accepted)
-                if refused:
-                    self._record_rejections(refused, source="sage")
+            finally:
+                failure = None
+            self._record(items, results)
             return
 
-    def _post(self, items: list[SyncItem]):
+    def _record(self, items: list[SyncItem], results: list) -> None:
+        """Sage's answer to a batch, in one transaction: what it booked, what it refused."""
+        accepted = [
+            (item, result.piece_number)
+            for item, result in zip(items, results, strict=True)
+            if result.status != "rejected"
+        ]
+        refused = [
+            (item, [(e.get("code", "?"), e.get("field") or "", e.get("message", "")) for e in result.errors])
+            for item, result in zip(items, results, strict=True)
+            if result.status == "rejected"
+        ]
+        with transaction.atomic():
+            if accepted:
+                self._integrate(accepted)
+            if refused:
+                self._record_rejections(refused, source="sage")
+
+    def _post(self, items: list[SyncItem], *, failure: SageError | None = None):
         attempt = 0
         while True:
             try:
+                if failure is not None:
+                    # The first send was made by the sending thread: its failure is handled as if it were ours.
+                    error, failure = failure, None
+                    raise error
                 return self.client.post_entries(self.company.code, [item.payload for item in items])
             except SageUnavailable as error:
                 # Only what Sage said it did not process (503, 429, refused connection) is retried as is.
@@ -504,20 +615,17 @@ class CompanyExporter:
         message = _("Intégrée dans Sage FRP 1000 : pièce %(piece)s.")
         if reconciled:
             message = _("Retrouvée dans Sage FRP 1000 après vérification : pièce %(piece)s.")
-        rows_insert(
+        rows_copy(
+            InvoiceEvent,
+            ["invoice", "at", "actor", "actor_label", "kind", "message"],
             [
-                InvoiceEvent(
-                    invoice_id=item.invoice_id,
-                    actor_label=self._actor_label,
-                    kind="integrated",
-                    message=message % {"piece": piece},
-                )
+                (item.invoice_id, now, None, self._actor_label, "integrated", message % {"piece": piece})
                 for item, piece in accepted
-            ]
+            ],
         )
         self._count(integrated=len(accepted))
 
-    @property
+    @cached_property
     def _actor_label(self) -> str:
         user = self.run.user
         if user is None:
