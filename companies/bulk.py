@@ -246,9 +246,13 @@ def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tup
             arrays = ", ".join(f"%s::{kind.split('(')[0]}[]" for kind in types)
             names = ", ".join(f"c{index}" for index in range(len(types)))
             assignments = ", ".join(f"{_quote(field.column)} = v.c{index + 1}" for index, field in enumerate(targets))
+            columns = [list(column) for column in zip(*prepared, strict=True)]
+            # The keys twice: as a join, and as a condition that reads the rows through the primary key (without
+            # it, a join with an unnest of unknown size may read the whole table).
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE {table}.{pk} = v.c0",
-                [list(column) for column in zip(*prepared, strict=True)],
+                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names})"
+                f" WHERE {table}.{pk} = v.c0 AND {table}.{pk} = ANY(%s::{types[0].split('(')[0]}[])",
+                [*columns, columns[0]],
             )
         else:
             assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)

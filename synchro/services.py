@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -578,27 +578,9 @@ class CompanyExporter:
     def _integrate(self, accepted: list[tuple[SyncItem, str]], *, reconciled: bool = False) -> None:
         now = timezone.now()
         items = {item.invoice_id: (item, piece) for item, piece in accepted}
-        # Only what the decision needs is read (locked); the rows are written in one statement per table.
-        invoices = (
-            Invoice.objects.select_for_update(of=("self",))
-            .filter(pk__in=items.keys())
-            .order_by("pk")
-            .values_list("pk", "bap_version", "update_state")
+        _invoices_integrated(
+            sorted((item.invoice_id, piece, item.version, item.bap_version) for item, piece in accepted), now
         )
-        rows = []
-        for pk, bap_version, update_state in invoices:
-            item, piece = items[pk]
-            # The BAP changed while the entry was on its way: that change is an update to push.
-            if bap_version > item.bap_version:
-                update_state = ExportState.TO_EXPORT
-            integrated = (Invoice.Status.INTEGRATED, ExportState.DONE, piece, item.version, now, item.bap_version)
-            rows.append((pk, *integrated, update_state))
-        rows_update(
-            Invoice,
-            ["status", "export_state", "sage_piece_number", "integrated_version", "integrated_at",
-             "bap_pushed_version", "update_state"],
-            rows,
-        )  # fmt: skip
         for item, piece in accepted:
             item.status = SyncItem.Status.INTEGRATED
             item.piece_number = piece
@@ -749,6 +731,41 @@ class CompanyExporter:
                 message=_("BAP transmis à Sage FRP 1000 (pièce %(piece)s).") % {"piece": piece},
             )
         self._count(updated=1)
+
+
+def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime) -> None:
+    """Mark invoices integrated, each row ``(invoice id, piece number, version, BAP version sent)``, in one
+    statement that reads and writes each row under its lock, in key order: a BAP changed while the entry was on its
+    way (the invoice's BAP version is now above the one sent) becomes an update to push."""
+    table = Invoice._meta.db_table
+    integrated_at = Invoice._meta.get_field("integrated_at").get_db_prep_save(now, connection)
+    constants = [Invoice.Status.INTEGRATED.value, ExportState.DONE.value, integrated_at, ExportState.TO_EXPORT.value]
+    assignments = (
+        "status = %s, export_state = %s, integrated_at = %s, sage_piece_number = {piece},"
+        " integrated_version = {version}, bap_pushed_version = {bap},"
+        " update_state = CASE WHEN {table}.bap_version > {bap} THEN %s ELSE {table}.update_state END"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            statement = assignments.format(piece="v.piece", version="v.version", bap="v.bap", table=table)
+            cursor.execute(
+                f"UPDATE {table} SET {statement}"  # noqa: S608 - names from the model, values bound
+                " FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[]) AS v(id, piece, version, bap)"
+                # The ids twice: as a join, and as a condition that reads them through the primary key (without it,
+                # a join with an unnest of unknown size may read the whole table).
+                f" WHERE {table}.id = v.id AND {table}.id = ANY(%s::bigint[])",
+                [*constants, *(list(column) for column in zip(*rows, strict=True)), [row[0] for row in rows]],
+            )
+        else:
+            statement = assignments.format(piece="%s", version="%s", bap="%s", table=table)
+            # The placeholders in the order of the statement: constants, piece, version, BAP (twice), id.
+            cursor.executemany(
+                f"UPDATE {table} SET {statement} WHERE id = %s",  # noqa: S608 - names from the model, values bound
+                [
+                    [constants[0], constants[1], constants[2], piece, version, bap, bap, constants[3], pk]
+                    for pk, piece, version, bap in rows
+                ],
+            )
 
 
 # --- simulation -------------------------------------------------------------------------------------------
