@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from companies.models import Account, AnalyticSection, Company, Journal, Supplier, TaxCode
 
 LABEL_MAX = 60
+# How many suppliers an export keeps loaded between batches (the batches of an export often share them).
+SUPPLIERS_KEPT = 5000
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class LocalError:
 
 
 class Referential:
-    """The company's referential, loaded once per export (suppliers only for the batch at hand)."""
+    """The company's referential, loaded once per export (accounts and suppliers as the batches name them)."""
 
     def __init__(self, company: Company):
         self.company = company
@@ -41,7 +43,15 @@ class Referential:
             self._accounts.update(
                 {a.code: a for a in Account.objects.filter(company=self.company, code__in=missing_accounts)}
             )
-        self._suppliers = {s.code: s for s in Supplier.objects.filter(company=self.company, code__in=suppliers)}
+        missing_suppliers = suppliers - self._suppliers.keys()
+        if missing_suppliers:
+            if len(self._suppliers) + len(missing_suppliers) > SUPPLIERS_KEPT:
+                # A company may have a hundred thousand suppliers: only the recent batches' are kept.
+                self._suppliers = {}
+                missing_suppliers = suppliers
+            self._suppliers.update(
+                {s.code: s for s in Supplier.objects.filter(company=self.company, code__in=missing_suppliers)}
+            )
 
     def check(self, payload: dict) -> list[LocalError]:
         errors: list[LocalError] = []

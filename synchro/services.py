@@ -66,6 +66,20 @@ ITEM_COLUMNS = [
 ]  # fmt: skip
 
 
+class _Claim:
+    """A new item of a batch as the exporter carries it: what it reads and writes of a ``SyncItem``, without a model
+    instance per row (its row is written by ``COPY``)."""
+
+    __slots__ = ("attempts", "bap_version", "invoice_id", "key", "last_error", "payload", "piece_number", "pk",
+                 "status", "updated_at", "version")  # fmt: skip
+
+    def __init__(self, invoice_id: int, version: int):
+        self.pk = None
+        self.invoice_id, self.version, self.key = invoice_id, version, entry_external_id(invoice_id, version)
+        self.payload, self.bap_version, self.status, self.attempts = {}, 0, SyncItem.Status.PENDING, 0
+        self.last_error, self.piece_number, self.updated_at = "", "", None
+
+
 class _Flight:
     """A batch committed *en cours* whose send runs in the sending thread."""
 
@@ -258,6 +272,8 @@ class CompanyExporter:
         self.referential = Referential(self.company)
         self.batch_size = settings.SYNC_BATCH_SIZE
         self.rounds = settings.SYNC_SEND_ROUNDS
+        # The claim was taken (or renewed) just before the exporter was made.
+        self._renewed = time.monotonic()
 
     # counters on the run's line, with F() so that nothing is lost between processes
     def _count(self, **increments: int) -> None:
@@ -265,8 +281,13 @@ class CompanyExporter:
             SyncRunCompany.objects.filter(pk=self.line.pk).update(**{k: F(k) + v for k, v in increments.items()})
 
     def _heartbeat(self) -> None:
+        """Renew the claim on the company once a tenth of its lease has passed (not on every batch): a sync that has
+        stalled for a whole lease finds out here that it lost the company, and stops."""
+        if time.monotonic() - self._renewed < settings.SYNC_LEASE_SECONDS / 10:
+            return
         if not company_sync_renew(company_id=self.company.pk, token=self.token):
             raise SageError(_("La synchronisation a perdu la main sur la société (délai dépassé) : elle sera reprise."))
+        self._renewed = time.monotonic()
 
     # --- recovery ---
 
@@ -429,21 +450,14 @@ class CompanyExporter:
             for pk, version, bap_version, *_facts in rows:
                 item = existing.get((pk, version))
                 if item is None:
-                    item = SyncItem(
-                        invoice_id=pk,
-                        company=self.company,
-                        kind=SyncItem.Kind.CREATION,
-                        version=version,
-                        key=entry_external_id(pk, version),
-                        created_at=now,
-                    )
+                    item = _Claim(pk, version)
                     new_items.append(item)
                 else:
                     changed_items.append(item)
+                    item.run = self.run
+                    item.last_attempt_at = now
                 item.payload = payloads.get(pk, {})
                 item.bap_version = bap_version
-                item.run = self.run
-                item.last_attempt_at = now
                 item.updated_at = now
                 if pk in local_errors:
                     item.status = SyncItem.Status.REJECTED
@@ -467,15 +481,23 @@ class CompanyExporter:
                 self._record_rejections(rejected, source="sfd")
         return sending
 
-    def _insert_items(self, items: list[SyncItem]) -> None:
+    def _insert_items(self, items: list[_Claim]) -> None:
         """New items in one ``COPY``, their keys read back."""
         if not items:
             return
-        rows_copy(SyncItem, ITEM_COLUMNS, [tuple(getattr(item, name) for name in ITEM_COLUMNS) for item in items])
+        now, company_id, run_id = items[0].updated_at, self.company.pk, self.run.pk
+        rows_copy(
+            SyncItem,
+            ITEM_COLUMNS,
+            [
+                (item.invoice_id, company_id, SyncItem.Kind.CREATION.value, item.version, item.key, item.status,
+                 item.payload, item.bap_version, item.attempts, now, item.last_error, "", run_id, now, now)
+                for item in items
+            ],
+        )  # fmt: skip
         pks = dict(SyncItem.objects.filter(key__in=[item.key for item in items]).values_list("key", "pk"))
         for item in items:
             item.pk = pks[item.key]
-            item._state.adding = False
 
     def _send_batch(self, items: list[SyncItem], *, failure: SageError | None = None) -> None:
         """Send a batch until its outcome is known (``failure``: how its first send, made elsewhere, ended)."""
@@ -626,7 +648,7 @@ class CompanyExporter:
             for code, field, message in errors or [("REJECTED", "", item.last_error)]:
                 anomalies.append(
                     Anomaly(
-                        item=item, invoice_id=item.invoice_id, company=self.company, run=self.run, source=source,
+                        item_id=item.pk, invoice_id=item.invoice_id, company=self.company, run=self.run, source=source,
                         code=code[:40], field=field_label(field)[:100], message=message[:500],
                         hint=hint_for(code, item.payload, field)[:500],
                     )
@@ -651,7 +673,11 @@ class CompanyExporter:
         Anomaly.objects.filter(invoice_id__in=ids, cleared_at__isnull=True, simulated=False).update(
             cleared_at=now, cleared_reason="remplacée"
         )
-        SyncItem.objects.bulk_update([item for item, _ in refused], ["status", "last_error", "updated_at"])
+        rows_update(
+            SyncItem,
+            ["status", "last_error", "updated_at"],
+            sorted((item.pk, item.status, item.last_error, item.updated_at) for item, _ in refused),
+        )
         Anomaly.objects.bulk_create(anomalies)
         InvoiceEvent.objects.bulk_create(events)
         Invoice.objects.filter(pk__in=ids).update(**{state_field: ExportState.REJECTED})
