@@ -109,12 +109,16 @@ class SyncItem(models.Model):
         REJECTED = "rejected", _("anomalie")
         UNKNOWN = "unknown", _("à vérifier")
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="sync_items")
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    # Neither the invoice nor the company has an index of its own: the unique (invoice, kind, version) and the
+    # (company, status) indexes serve them. An item changes status twice per export, and each change writes an entry
+    # in every index of the table.
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="sync_items", db_index=False)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     version = models.PositiveIntegerField()
-    # Sage's idempotency key: external_id of the entry, or update_id of the BAP update.
-    key = models.CharField(max_length=80, unique=True)
+    # Sage's idempotency key: external_id of the entry, or update_id of the BAP update (unique: a constraint, which
+    # on PostgreSQL does not add the second, ``LIKE``, index that ``unique=True`` does).
+    key = models.CharField(max_length=80)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     payload = models.JSONField(default=dict, blank=True)
     # For a creation: the BAP version the entry carried (a later change is then an update to push).
@@ -132,6 +136,7 @@ class SyncItem(models.Model):
         default_permissions = ()
         constraints = [
             models.UniqueConstraint(fields=["invoice", "kind", "version"], name="one_item_per_invoice_version"),
+            models.UniqueConstraint(fields=["key"], name="syncitem_key_unique"),
         ]
         indexes = [models.Index(fields=["company", "status"], name="syncitem_company_status")]
 
