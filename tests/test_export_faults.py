@@ -102,6 +102,41 @@ def test_sage_down_leaves_everything_to_export_and_says_why(pulled, sage, stub_p
     assert_exactly_once(sage, ids)
 
 
+def test_a_batch_prepared_while_the_run_fails_goes_back_to_export(pulled, sage, settings):
+    """The next batch is claimed (committed « en cours ») while the previous one is in Sage's hands; when that one
+    ends the run (the key refused on the second send), the batch claimed meanwhile was never sent: it goes back to
+    « à exporter », not « à vérifier »."""
+    settings.SYNC_BATCH_SIZE = 4
+    ids = bulk_validated_invoices(pulled, 12)
+    sage.faults({"match": "POST /companies/*/entries", "fault": "status", "status": 401, "after": 1})
+    line = export(pulled)
+    assert line.status == SyncRunCompany.Status.FAILED and line.error == "Clé API refusée par Sage FRP 1000."
+    assert line.integrated == 4 and line.unknown == 0
+    assert sage.stats()[POST] == 2  # the third batch never left
+    states = Counter(Invoice.objects.filter(pk__in=ids).values_list("export_state", flat=True))
+    assert states == {ExportState.DONE: 4, ExportState.TO_EXPORT: 8}
+    assert Counter(SyncItem.objects.values_list("status", flat=True)) == {
+        SyncItem.Status.INTEGRATED: 4,
+        SyncItem.Status.PENDING: 8,
+    }
+    sage.clear_faults()
+    assert export(pulled).integrated == 8
+    assert_exactly_once(sage, ids)
+
+
+def test_a_batch_lost_in_flight_while_the_next_is_prepared_is_found_by_key(pulled, sage, settings):
+    """The second send ends in a reset after Sage booked it, while the third batch is already claimed: the second
+    is found by its keys, the third sent once, every entry booked once."""
+    settings.SYNC_BATCH_SIZE = 4
+    ids = bulk_validated_invoices(pulled, 12)
+    sage.faults({"match": "POST /companies/*/entries", "fault": "reset_after_commit", "after": 1, "times": 1})
+    line = export(pulled)
+    assert (line.status, line.integrated, line.unknown) == (SyncRunCompany.Status.SUCCEEDED, 12, 0)
+    stats = sage.stats()
+    assert stats[POST] == 3 and stats[LOOKUP] == 4
+    assert_exactly_once(sage, ids)
+
+
 def test_what_a_crash_left_en_cours_is_reconciled_first(pulled, sage):
     """Two items committed « en cours » by a worker that died: one had reached Sage, the other not."""
     from invoices.validation import entry_for_invoice

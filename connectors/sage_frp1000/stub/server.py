@@ -34,8 +34,8 @@ class Faults:
     """Fault rules, tried in order on every API request.
 
     A rule: ``{"match": "POST /companies/*/entries", "fault": "status", "status": 500, "probability": 0.2,
-    "times": 3, "for_seconds": 60, "delay": 1.0, "retry_after": 2, "size": 1048576}``: ``times`` and
-    ``for_seconds`` bound how long it applies.
+    "times": 3, "for_seconds": 60, "after": 1, "delay": 1.0, "retry_after": 2, "size": 1048576}``: ``times`` and
+    ``for_seconds`` bound how long it applies; ``after`` lets that many matching requests through first.
     """
 
     def __init__(self) -> None:
@@ -62,6 +62,9 @@ class Faults:
                 if rule.get("times") is not None and rule["times"] <= 0:
                     continue
                 if rule.get("until") is not None and time.monotonic() > rule["until"]:
+                    continue
+                if rule.get("after"):
+                    rule["after"] -= 1
                     continue
                 if self.rng.random() >= float(rule.get("probability", 1.0)):
                     continue
