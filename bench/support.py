@@ -219,6 +219,35 @@ def counting() -> Iterator[Callable[[], int]]:
         yield lambda: executed[0]
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process of this machine has used so far; None when it cannot be read (another
+    machine's PostgreSQL, no ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime: fields 14 and 15 of the line, 12 and 13 after the command's closing parenthesis.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def cpu_usage(**pids: int | None) -> Iterator[dict[str, float | None]]:
+    """``with cpu_usage(stub=pid, postgres=pid) as used: ...``: afterwards ``used`` holds the CPU seconds each of
+    these processes spent in the block, and ``this`` this process's (every thread)."""
+    started = {name: process_cpu_seconds(pid) if pid else None for name, pid in pids.items()}
+    this = time.process_time()
+    used: dict[str, float | None] = {}
+    yield used
+    used["this"] = time.process_time() - this
+    for name, pid in pids.items():
+        now = process_cpu_seconds(pid) if pid else None
+        used[name] = None if now is None or started[name] is None else now - started[name]
+
+
+def describe_cpu(used: dict[str, float | None]) -> str:
+    return ", ".join(f"{name} {'?' if value is None else f'{value:.2f}'} s" for name, value in used.items())
+
+
 def median_seconds(action: Callable[[], object], *, repeat: int) -> float:
     """The median of ``repeat`` timed calls, after one untimed call that warms caches (plans, templates)."""
     action()
