@@ -355,8 +355,8 @@ class CompanyExporter:
                     self._heartbeat()
                     ready = (self._prepare(chunk), len(chunk))
                     if flight is not None:
+                        results, failure = flight.outcome()
                         landing, flight = flight, None
-                        results, failure = landing.outcome()
                         if failure is None:
                             # The next batch leaves before this one is recorded.
                             flight, ready = _Flight.launch(sender, self, *ready), None
@@ -367,8 +367,8 @@ class CompanyExporter:
                     if ready is not None:
                         flight, ready = _Flight.launch(sender, self, *ready), None
                 if flight is not None:
+                    results, failure = flight.outcome()
                     landing, flight = flight, None
-                    results, failure = landing.outcome()
                     if failure is None:
                         self._record(landing.items, results)
                     else:
