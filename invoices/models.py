@@ -203,3 +203,31 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"
+
+
+class InvoiceStateCount(models.Model):
+    """How many invoices of a company stand in a state, for one notion: the sum of ``n`` over the rows of that
+    (company, notion, state); a state with no row counts 0. The empty state (nothing to say to Sage) is not
+    counted.
+
+    Written by the database only: triggers on ``invoices_invoice`` (migration 0004) append one row of deltas per
+    (company, notion, state) that a statement changes, in the same transaction as the change, whatever wrote it
+    (the ORM, ``bulk_update``, raw SQL, ``COPY``); ``invoices.counters.state_counts_compact`` folds them. Rows are
+    only ever appended or folded, never updated: no unique key, so that writers never wait on a shared row.
+    """
+
+    class Notion(models.TextChoices):
+        EXPORT = "export", "export_state"
+        UPDATE = "update", "update_state"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    notion = models.CharField(max_length=10, choices=Notion.choices)
+    state = models.CharField(max_length=20, choices=ExportState.choices)
+    n = models.BigIntegerField()
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["company", "notion", "state"], name="invoice_state_count_key")]
+
+    def __str__(self) -> str:
+        return f"{self.company_id} {self.notion} {self.state} {self.n:+d}"

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from companies.models import Company
 from companies.selectors import companies_for_user, visible_company_ids
+from invoices.counters import state_count
 from invoices.models import ExportState, Invoice
 
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
@@ -25,14 +26,41 @@ def state_field(kind: str) -> str:
 
 def visuel_rows(user, *, kind: str, filters: dict) -> QuerySet[Invoice]:
     """Every invoice with something to say about the notion (entry or update), filtered."""
+    return _visuel_rows(visible_company_ids(user), kind=kind, filters=filters)
+
+
+def _visuel_rows(visible: list[int] | None, *, kind: str, filters: dict) -> QuerySet[Invoice]:
     field = state_field(kind)
     rows = Invoice.objects.exclude(**{field: ExportState.NONE})
-    visible = visible_company_ids(user)
     if visible is not None:
         # The ids themselves, not a subquery: the count then reads only these companies' index entries.
         rows = rows.filter(company_id__in=visible)
     # Otherwise every company is visible, and every invoice has a company: no condition at all.
     return apply_filters(rows, filters, state_field=field)
+
+
+# Filters the counter of invoices per company and state answers; any other (dates, supplier) counts the rows.
+COUNTED_FILTERS = frozenset({"company", "status"})
+
+
+def _visuel_count(visible: list[int] | None, *, kind: str, filters: dict) -> int | None:
+    """The exact count of ``_visuel_rows`` from the counter (``invoices.counters``), whatever the number of rows;
+    None when a filter needs the rows themselves."""
+    if any(value for name, value in filters.items() if name not in COUNTED_FILTERS):
+        return None
+    company_ids = visible
+    if filters.get("company"):
+        company = int(filters["company"])
+        company_ids = [company] if visible is None or company in visible else []
+    return state_count(field=state_field(kind), company_ids=company_ids, state=filters.get("status") or "")
+
+
+def visuel_page(user, *, kind: str, filters: dict, after: str = "", before: str = "", last: bool = False) -> Page:
+    """One page of the Visuel list; its count from the counter when the filters allow (no date, no supplier)."""
+    visible = visible_company_ids(user)
+    rows = _visuel_rows(visible, kind=kind, filters=filters)
+    count = _visuel_count(visible, kind=kind, filters=filters)
+    return keyset_page(rows, after=after, before=before, last=last, count=count)
 
 
 def companies_with_rows(user, rows: QuerySet[Invoice]) -> list[Company]:
@@ -64,8 +92,11 @@ def _parse_cursor(value: str) -> tuple[dt.date | None, int] | None:
         return None
 
 
-def keyset_page(rows: QuerySet[Invoice], *, after: str = "", before: str = "", last: bool = False) -> Page:
-    """Newest first, by (date, id): the first and the last page cost the same whatever the number of rows."""
+def keyset_page(
+    rows: QuerySet[Invoice], *, after: str = "", before: str = "", last: bool = False, count: int | None = None
+) -> Page:
+    """Newest first, by (date, id): the first and the last page cost the same whatever the number of rows.
+    ``count``: the number of ``rows`` when the caller knows it, else counted here."""
     rows = rows.select_related("company", "supplier")
     newest_first = rows.order_by("-invoice_date", "-id")
     oldest_first = rows.order_by("invoice_date", "id")
@@ -90,7 +121,7 @@ def keyset_page(rows: QuerySet[Invoice], *, after: str = "", before: str = "", l
         has_next, has_previous = has_more, False
     return Page(
         rows=page_rows,
-        count=rows.count(),
+        count=rows.count() if count is None else count,
         has_next=has_next and bool(page_rows),
         has_previous=has_previous and bool(page_rows),
         next_cursor=_cursor(page_rows[-1]) if page_rows else None,

@@ -39,9 +39,10 @@ def visuel(request):
     form = _filter_form(request, request.GET)
     filters = form.selection_filters() if form.is_valid() else {}
     kind = form.kind
-    rows = selectors.visuel_rows(request.user, kind=kind, filters=filters)
-    page = selectors.keyset_page(
-        rows,
+    page = selectors.visuel_page(
+        request.user,
+        kind=kind,
+        filters=filters,
         after=request.GET.get("after", ""),
         before=request.GET.get("before", ""),
         last=request.GET.get("last") == "1",
