@@ -43,6 +43,7 @@ from connectors.services import schedule_claim
 from core.logging import sync_logger
 from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError, SourceLine
+from invoices.counters import state_counts_compact
 from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine, entry_external_id
 from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_for_invoice, entry_from_facts, facts_from_row
 
@@ -911,7 +912,8 @@ def synchro_reap() -> dict:
 
 
 def schedule_tick(*, now: dt.datetime | None = None) -> SyncRun | None:
-    """What Celery beat runs every minute: a heartbeat, the due automatic run (claimed once), the reaper."""
+    """What Celery beat runs every minute: a heartbeat, the due automatic run (claimed once), the reaper, and the
+    folding of the Visuel counter's deltas (``invoices.counters``)."""
     now = now or timezone.now()
     heartbeat_touch("beat")
     run = None
@@ -930,6 +932,7 @@ def schedule_tick(*, now: dt.datetime | None = None) -> SyncRun | None:
         except IntegrityError:
             logger.warning("the slot %s already has its run", slot)
     synchro_reap()
+    state_counts_compact()
     return run
 
 

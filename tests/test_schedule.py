@@ -86,6 +86,25 @@ def test_a_due_slot_starts_one_automatic_run_with_the_pull(active, db):
     assert Heartbeat.objects.get(name="beat").at is not None
 
 
+def test_the_tick_folds_the_visuel_counter(active, db):
+    from invoices.counters import state_counts
+    from invoices.models import ExportState, Invoice, InvoiceStateCount
+
+    created = Invoice.objects.bulk_create(
+        Invoice(company=active, number=f"C{index}", export_state=ExportState.TO_EXPORT) for index in range(6)
+    )
+    ids = [invoice.pk for invoice in created]
+    for state in (ExportState.SENDING, ExportState.DONE):
+        Invoice.objects.filter(pk__in=ids[:4]).update(export_state=state)
+    before = state_counts()
+    assert InvoiceStateCount.objects.count() > len(before)
+    schedule_tick()
+    assert state_counts() == before
+    assert before[(active.pk, "export", ExportState.DONE)] == 4
+    assert before[(active.pk, "export", ExportState.TO_EXPORT)] == 2
+    assert InvoiceStateCount.objects.count() == len(before)
+
+
 def test_nothing_runs_before_its_time_or_when_disabled(active, db):
     with time_machine.travel(paris(2026, 11, 28, 11, 0), tick=False):
         _set()
