@@ -33,7 +33,7 @@ def _visuel_rows(visible: list[int] | None, *, kind: str, filters: dict) -> Quer
     field = state_field(kind)
     rows = Invoice.objects.exclude(**{field: ExportState.NONE})
     if visible is not None:
-        # The ids themselves, not a subquery: the count then reads only these companies' index entries.
+        # The ids themselves, not a subquery: a count over the rows (dates, supplier) reads only these companies'.
         rows = rows.filter(company_id__in=visible)
     # Otherwise every company is visible, and every invoice has a company: no condition at all.
     return apply_filters(rows, filters, state_field=field)
