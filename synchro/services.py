@@ -352,29 +352,24 @@ class CompanyExporter:
         ready: tuple[list[SyncItem], int] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-send") as sender:
             try:
-                for chunk in chunks:
-                    self._heartbeat()
-                    ready = (self._prepare(chunk), len(chunk))
+                # One more turn after the last chunk, to land the last batch.
+                for chunk in [*chunks, None]:
+                    if chunk is not None:
+                        self._heartbeat()
+                        ready = (self._prepare(chunk), len(chunk))
                     if flight is not None:
                         results, failure = flight.outcome()
                         landing, flight = flight, None
                         if failure is None:
-                            # The next batch leaves before this one is recorded.
-                            flight, ready = _Flight.launch(sender, self, *ready), None
+                            if ready is not None:
+                                # The next batch leaves before this one is recorded.
+                                flight, ready = _Flight.launch(sender, self, *ready), None
                             self._record(landing.items, results)
                         else:
                             self._send_batch(landing.items, failure=failure)
                         self._count(done=landing.size)
                     if ready is not None:
                         flight, ready = _Flight.launch(sender, self, *ready), None
-                if flight is not None:
-                    results, failure = flight.outcome()
-                    landing, flight = flight, None
-                    if failure is None:
-                        self._record(landing.items, results)
-                    else:
-                        self._send_batch(landing.items, failure=failure)
-                    self._count(done=landing.size)
             except BaseException:
                 self._abandon(flight, ready)
                 raise
