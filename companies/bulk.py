@@ -262,7 +262,8 @@ def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tup
 
 def rows_copy(model: type[models.Model], fields: list[str], rows: Iterable[tuple]) -> None:
     """Insert plain tuples, the values of ``fields`` in order: one ``COPY`` on PostgreSQL, ``executemany``
-    elsewhere. ``rows_insert`` without a model instance per row (and without ``pre_save``: give every value)."""
+    elsewhere. No model instance per row, no ``pre_save``: every value is given. (``bulk_create`` escapes every text of
+    a batch in Python for its ``UNNEST`` arrays: 30 ms for the 200 JSON payloads of an export batch.)"""
     meta = model._meta
     targets = [meta.get_field(name) for name in fields]
     preparers = [_preparer(field) for field in targets]
@@ -271,39 +272,3 @@ def rows_copy(model: type[models.Model], fields: list[str], rows: Iterable[tuple
         [field.column for field in targets],
         ([prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows),
     )
-
-
-def rows_insert(objs: list[models.Model], *, key: str | None = None) -> None:
-    """``bulk_create`` by ``COPY`` on PostgreSQL; with ``key`` (a unique field) the primary keys are read back.
-
-    ``bulk_create`` escapes every text of a batch in Python (its ``UNNEST`` arrays): 30 ms for the 200 JSON payloads
-    of an export batch, more than Sage takes to book them. Elsewhere, it is ``bulk_create``.
-    """
-    if not objs:
-        return
-    model = type(objs[0])
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs)
-        return
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    plan = [(f, _preparer(f)) for f in fields]
-    _load(
-        meta.db_table,
-        [f.column for f in fields],
-        ([prepare(f.pre_save(obj, True)) for f, prepare in plan] for obj in objs),
-    )
-    if key is None:
-        return
-    key_column = meta.get_field(key).column
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_quote(key_column)}, {_quote(meta.pk.column)} FROM {_quote(meta.db_table)}"
-            f" WHERE {_quote(key_column)} = ANY(%s)",
-            [[getattr(obj, key) for obj in objs]],
-        )
-        pks = dict(cursor.fetchall())
-    for obj in objs:
-        obj.pk = pks[getattr(obj, key)]
-        obj._state.adding = False
-        obj._state.db = connection.alias

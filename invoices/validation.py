@@ -106,10 +106,6 @@ def _due_date(facts: InvoiceFacts) -> dt.date | None:
     return None
 
 
-def default_label(invoice: Invoice) -> str:
-    return _label(facts_of(invoice))
-
-
 def effective_due_date(invoice: Invoice) -> dt.date | None:
     return _due_date(facts_of(invoice))
 

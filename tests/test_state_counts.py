@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from companies.bulk import rows_insert, rows_update
+from companies.bulk import rows_copy, rows_update
 from companies.models import Company
 from connectors.models import Connector
 from invoices.counters import (
@@ -206,11 +206,15 @@ def test_a_change_of_company(companies):
 
 
 def test_raw_update_from_unnest_and_copy(companies):
-    """``companies.bulk``: ``UPDATE … FROM unnest`` and ``COPY`` on PostgreSQL (``executemany``, ``bulk_create``
-    on SQLite) — what the exporter writes with."""
+    """``companies.bulk``: ``UPDATE … FROM unnest`` and ``COPY`` on PostgreSQL (``executemany`` on SQLite) — what
+    the exporter writes with."""
     a, b, _ = companies
     rows = spread([a, b], 120, prefix="C")
-    rows_insert(rows, key="number")
+    fields = [field for field in Invoice._meta.concrete_fields if not field.primary_key]
+    rows_copy(Invoice, [field.attname for field in fields], [[f.pre_save(row, True) for f in fields] for row in rows])
+    pks = dict(Invoice.objects.filter(number__startswith="C").values_list("number", "pk"))
+    for row in rows:
+        row.pk = pks[row.number]
     assert_exact()
     rows_update(
         Invoice,
