@@ -45,7 +45,7 @@ from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError, SourceLine
 from invoices.counters import state_counts_compact
 from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine, entry_external_id
-from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_for_invoice, entry_from_facts, facts_from_row
+from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_from_facts, facts_from_row
 
 from .hints import field_label, hint_for
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
@@ -395,53 +395,30 @@ class CompanyExporter:
     def _prepare(self, invoice_ids: list[int]) -> list[SyncItem]:
         """Claim a batch: committed *en cours* (with their keys and payloads) before the network call.
 
-        The invoices (locked, in key order) and their suppliers are read in one query, their lines with their codes
-        in another, as plain rows: the entry is computed from them by the same function as on the screens.
+        The invoices are locked in key order and read as plain rows (``_batch_rows``, ``_batch_payloads``).
         """
         states = AUTOMATIC_STATES if self.automatic else MANUAL_STATES
         now = timezone.now()
-        journal, analytic_required = self.company.purchase_journal_code, self.company.analytic_required
         with transaction.atomic():
-            rows = list(
-                Invoice.objects.select_for_update(of=("self",))
-                .filter(pk__in=invoice_ids, company=self.company, export_state__in=states)
-                .order_by("pk")
-                .values_list("pk", "accounting_version", "bap_version", *FACT_COLUMNS)
+            rows = _batch_rows(
+                Invoice.objects.select_for_update(of=("self",)).filter(
+                    pk__in=invoice_ids, company=self.company, export_state__in=states
+                )
             )
-            pks = [row[0] for row in rows]
-            lines: dict[int, list[SourceLine]] = defaultdict(list)
-            batch_lines = (
-                InvoiceLine.objects.filter(invoice_id__in=pks)
-                .order_by("invoice_id", "position", "id")
-                .values_list("invoice_id", *LINE_COLUMNS)
-            )
-            for invoice_id, *values in batch_lines:
-                lines[invoice_id].append(SourceLine(*values))
             existing = {
                 (item.invoice_id, item.version): item
-                for item in SyncItem.objects.filter(invoice_id__in=pks, kind=SyncItem.Kind.CREATION)
+                for item in SyncItem.objects.filter(
+                    invoice_id__in=[row[0] for row in rows], kind=SyncItem.Kind.CREATION
+                )
             }
-            payloads: dict[int, dict] = {}
-            local_errors: dict[int, list] = {}
-            for pk, version, _bap_version, *facts in rows:
-                facts = facts_from_row(journal, analytic_required, facts)
-                item = existing.get((pk, version))
-                if item is not None and item.payload and item.status == SyncItem.Status.PENDING:
-                    # Sent before and confirmed absent from Sage: the same accounting content again (a late copy of
-                    # the first send is then a « duplicate », never a conflict), with the BAP as it is now — the BAP
-                    # is outside what Sage compares.
-                    bap_date = facts.bap_date.isoformat() if facts.bap_date else None
-                    payloads[pk] = item.payload | {"bap": facts.bap, "bap_date": bap_date}
-                    continue
-                try:
-                    payloads[pk] = entry_from_facts(facts, lines[pk]).payload(entry_external_id(pk, version))
-                except EntryError as error:
-                    local_errors[pk] = [("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems]
-            self.referential.load_for(list(payloads.values()))
-            for invoice_id, payload in payloads.items():
-                errors = self.referential.check(payload)
-                if errors:
-                    local_errors[invoice_id] = [(e.code, e.field, e.message) for e in errors]
+            # Sent before and confirmed absent from Sage: the same accounting content again (a late copy of the first
+            # send is then a « duplicate », never a conflict).
+            sent_before = {
+                pk: item.payload
+                for pk, version, *_ in rows
+                if (item := existing.get((pk, version))) and item.payload and item.status == SyncItem.Status.PENDING
+            }
+            payloads, local_errors = _batch_payloads(self.company, self.referential, rows, sent_before=sent_before)
             sending, new_items, changed_items, rejected = [], [], [], []
             for pk, version, bap_version, *_facts in rows:
                 item = existing.get((pk, version))
@@ -790,6 +767,51 @@ def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime
             )
 
 
+def _batch_rows(invoices: QuerySet[Invoice]) -> list[tuple]:
+    """A batch of invoices as plain rows, in key order: ``(pk, accounting_version, bap_version, *FACT_COLUMNS)``
+    (their suppliers joined): one query, no model per row."""
+    return list(invoices.order_by("pk").values_list("pk", "accounting_version", "bap_version", *FACT_COLUMNS))
+
+
+def _batch_payloads(
+    company: Company, referential: Referential, rows: list[tuple], *, sent_before: dict[int, dict] | None = None
+) -> tuple[dict[int, dict], dict[int, list[tuple[str, str, str]]]]:
+    """The entry of each invoice of ``rows`` (``_batch_rows``) as Sage's payload, and what SFD already knows Sage
+    would refuse: ``(payloads, errors)``, errors being ``(code, field, message)`` per invoice — the entry's own
+    problems (``ENTRY_INVALID``) or the pre-check's, with Sage's codes.
+
+    The lines are read in one query with their codes; each entry is computed by the function the screens use.
+    ``sent_before``: payloads already sent once for an invoice, sent again as they were, with the BAP as it is now
+    (the BAP is outside what Sage compares)."""
+    sent_before = sent_before or {}
+    lines: dict[int, list[SourceLine]] = defaultdict(list)
+    batch_lines = (
+        InvoiceLine.objects.filter(invoice_id__in=[row[0] for row in rows])
+        .order_by("invoice_id", "position", "id")
+        .values_list("invoice_id", *LINE_COLUMNS)
+    )
+    for invoice_id, *values in batch_lines:
+        lines[invoice_id].append(SourceLine(*values))
+    payloads: dict[int, dict] = {}
+    errors: dict[int, list[tuple[str, str, str]]] = {}
+    for pk, version, _bap_version, *columns in rows:
+        facts = facts_from_row(company.purchase_journal_code, company.analytic_required, columns)
+        if pk in sent_before:
+            bap_date = facts.bap_date.isoformat() if facts.bap_date else None
+            payloads[pk] = sent_before[pk] | {"bap": facts.bap, "bap_date": bap_date}
+            continue
+        try:
+            payloads[pk] = entry_from_facts(facts, lines[pk]).payload(entry_external_id(pk, version))
+        except EntryError as error:
+            errors[pk] = [("ENTRY_INVALID", problem.field, problem.message) for problem in error.problems]
+    referential.load_for(list(payloads.values()))
+    for pk, payload in payloads.items():
+        found = referential.check(payload)
+        if found:
+            errors[pk] = [(e.code, e.field, e.message) for e in found]
+    return payloads, errors
+
+
 # --- simulation -------------------------------------------------------------------------------------------
 
 
@@ -805,47 +827,29 @@ def _simulate(line: SyncRunCompany, log) -> None:
     try:
         with company.connector.client() as client:
             for start in range(0, len(ids), settings.SYNC_BATCH_SIZE):
-                batch = list(
-                    Invoice.objects.filter(pk__in=ids[start : start + settings.SYNC_BATCH_SIZE])
-                    .select_related("company", "supplier")
-                    .prefetch_related("lines__account", "lines__tax_code", "lines__analytic_section")
-                )
-                anomalies, to_send = [], []
-                for invoice in batch:
-                    try:
-                        payload = entry_for_invoice(invoice, list(invoice.lines.all())).payload(invoice.external_id)
-                    except EntryError as failure:
-                        anomalies += [
-                            _simulated(run, invoice, "ENTRY_INVALID", p.field, p.message, {}) for p in failure.problems
-                        ]
-                        continue
-                    referential.load_for([payload])
-                    local = referential.check(payload)
-                    if local:
-                        anomalies += [
-                            _simulated(run, invoice, e.code, e.field, e.message, payload, "sfd") for e in local
-                        ]
-                    else:
-                        to_send.append((invoice, payload))
+                rows = _batch_rows(Invoice.objects.filter(pk__in=ids[start : start + settings.SYNC_BATCH_SIZE]))
+                payloads, local = _batch_payloads(company, referential, rows)
+                anomalies = [
+                    _simulated(run, company, pk, code, field, message, payloads.get(pk, {}), "sfd")
+                    for pk, found in local.items()
+                    for code, field, message in found
+                ]
+                to_send = [(pk, payload) for pk, payload in payloads.items() if pk not in local]
                 if to_send:
                     results = client.post_entries(company.code, [p for _, p in to_send], simulate=True)
-                    for (invoice, payload), result in zip(to_send, results, strict=True):
+                    for (pk, payload), result in zip(to_send, results, strict=True):
                         for e in result.errors:
                             anomalies.append(
                                 _simulated(
-                                    run,
-                                    invoice,
-                                    e.get("code", "?"),
-                                    e.get("field") or "",
-                                    e.get("message", ""),
+                                    run, company, pk, e.get("code", "?"), e.get("field") or "", e.get("message", ""),
                                     payload,
                                 )
-                            )
+                            )  # fmt: skip
                 refused_ids = {anomaly.invoice_id for anomaly in anomalies}
                 refused += len(refused_ids)
-                would_pass += len(batch) - len(refused_ids)
+                would_pass += len(rows) - len(refused_ids)
                 Anomaly.objects.bulk_create(anomalies)
-                SyncRunCompany.objects.filter(pk=line.pk).update(done=F("done") + len(batch))
+                SyncRunCompany.objects.filter(pk=line.pk).update(done=F("done") + len(rows))
     except SageError as failure:
         status, error_message = SyncRunCompany.Status.FAILED, failure.message
         log.warning("simulation failed: %s", failure.message)
@@ -856,9 +860,9 @@ def _simulate(line: SyncRunCompany, log) -> None:
     )
 
 
-def _simulated(run, invoice, code, field, message, payload, source="sage") -> Anomaly:
+def _simulated(run, company, invoice_id, code, field, message, payload, source="sage") -> Anomaly:
     return Anomaly(
-        invoice=invoice, company=invoice.company, run=run, simulated=True, source=source, code=code[:40],
+        invoice_id=invoice_id, company=company, run=run, simulated=True, source=source, code=code[:40],
         field=field_label(field)[:100], message=message[:500], hint=hint_for(code, payload, field)[:500],
     )  # fmt: skip
 

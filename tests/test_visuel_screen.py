@@ -191,6 +191,22 @@ def test_simuler_shows_what_sage_would_refuse_and_books_nothing(client, accounta
     assert not Anomaly.objects.filter(simulated=False).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_simuler_reports_an_entry_sfd_cannot_build_as_its_own_check(client, accountant, pulled, sage):
+    broken = make_invoice(pulled, number="KO", validate=True)
+    Invoice.objects.filter(pk=broken.pk).update(total_ttc=broken.total_ttc + 1)
+    client.force_login(accountant)
+    client.post(EXPORT, {"type": "creation", "action": "simulate", "select_all": "1"})
+    run = SyncRun.objects.get()
+    run_company_execute(run_company_id=run.companies.get().pk)
+    line = SyncRunCompany.objects.get(run=run)
+    assert (line.integrated, line.rejected) == (0, 1)
+    anomaly = Anomaly.objects.get(run=run)
+    assert (anomaly.code, anomaly.source, anomaly.simulated) == ("ENTRY_INVALID", "sfd", True)
+    assert "TTC" in anomaly.message
+    assert sage.stats().get("POST companies/{code}/entries") is None
+
+
 def test_the_history_lists_runs_of_the_users_companies(client, accountant, pulled, multi):
     mine = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.PARTIAL)
     SyncRunCompany.objects.create(run=mine, company=pulled, integrated=3, rejected=1, status="partial")
