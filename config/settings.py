@@ -133,7 +133,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 # --- i18n -------------------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "fr"
-LANGUAGES = [("fr", "Français"), ("en", "English")]
+# French only: the product speaks its manual's words, and a browser asking for English must not get Django's own
+# messages (« Enter a valid date. ») in English among French labels.
+LANGUAGES = [("fr", "Français")]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True

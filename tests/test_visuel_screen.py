@@ -207,6 +207,13 @@ def test_simuler_reports_an_entry_sfd_cannot_build_as_its_own_check(client, acco
     assert sage.stats().get("POST companies/{code}/entries") is None
 
 
+def test_a_wrong_date_is_refused_in_french_whatever_the_browser_asks(client, accountant, pulled):
+    client.force_login(accountant)
+    page = client.get(reverse("synchro:list"), {"date_from": "pas-une-date"}, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    text = unescape(page.content.decode())
+    assert page.status_code == 200 and "Saisissez une date valide." in text and "Enter a valid date" not in text
+
+
 def test_the_history_lists_runs_of_the_users_companies(client, accountant, pulled, multi):
     mine = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.PARTIAL)
     SyncRunCompany.objects.create(run=mine, company=pulled, integrated=3, rejected=1, status="partial")
