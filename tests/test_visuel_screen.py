@@ -205,6 +205,8 @@ def test_simuler_reports_an_entry_sfd_cannot_build_as_its_own_check(client, acco
     assert (anomaly.code, anomaly.source, anomaly.simulated) == ("ENTRY_INVALID", "sfd", True)
     assert "TTC" in anomaly.message
     assert sage.stats().get("POST companies/{code}/entries") is None
+    progress = unescape(client.get(reverse("synchro:run_progress", args=[run.pk])).content.decode())
+    assert "Simulation terminée" in progress and "0 passeraient" in progress and "1 en anomalie" in progress
 
 
 def test_a_wrong_date_is_refused_in_french_whatever_the_browser_asks(client, accountant, pulled):
