@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from companies.models import Account, Supplier
@@ -128,8 +130,10 @@ def test_an_invoice_being_sent_cannot_change(pulled):
 
 def test_a_bap_change_after_integration_is_an_update_to_push(pulled, bob):
     invoice = _integrate(make_invoice(pulled, validate=True))
-    invoice = invoice_set_bap(invoice=invoice, bap=True, actor=bob)
-    assert (invoice.bap, invoice.bap_by, invoice.bap_date) == (True, bob, dt.date.today())
+    # Half past midnight in Paris is still the day before in UTC: the BAP's date is the Paris one.
+    with time_machine.travel(dt.datetime(2026, 12, 1, 0, 30, tzinfo=ZoneInfo("Europe/Paris")), tick=False):
+        invoice = invoice_set_bap(invoice=invoice, bap=True, actor=bob)
+    assert (invoice.bap, invoice.bap_by, invoice.bap_date) == (True, bob, dt.date(2026, 12, 1))
     assert invoice.update_state == ExportState.TO_EXPORT and invoice.bap_version == 1
     invoice = invoice_set_bap(invoice=invoice, bap=False, actor=bob)
     invoice = invoice_set_bap(invoice=invoice, bap=True, actor=bob)

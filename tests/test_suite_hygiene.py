@@ -1,0 +1,84 @@
+"""The suite itself: it passes whatever the day, and its browser patterns mean what they say.
+
+Two traps once broke it: a Playwright pattern with ``\\w`` (JavaScript's ``\\w`` is ASCII, so « décembre » never
+matched: the suite failed every December), and tests that read today's date without freezing it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+# In a JavaScript regular expression these are ASCII-only: « é », « û », « ç » are not word characters there.
+ASCII_ONLY = re.compile(r"\\[wWbB]")
+
+
+def _patterns(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "compile"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "re"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            yield node.lineno, node.args[0].value
+
+
+def test_no_pattern_of_a_browser_test_relies_on_ascii_word_classes():
+    offenders = []
+    for path in sorted(TESTS.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if "playwright" not in source:
+            continue
+        for line, pattern in _patterns(path):
+            if ASCII_ONLY.search(pattern):
+                offenders.append(f"{path.relative_to(ROOT)}:{line}: {pattern!r}")
+    assert offenders == [], "Playwright runs these as JavaScript regular expressions (\\w is ASCII there)"
+
+
+def test_the_scan_finds_the_trap_it_looks_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('import re\nre.compile(r"lundi \\d+ \\w+ \\d{4}")\n', encoding="utf-8")
+    assert [pattern for _, pattern in _patterns(sample) if ASCII_ONLY.search(pattern)] == [r"lundi \d+ \w+ \d{4}"]
+
+
+# The last minute of a year (December, then January within the run), and a 29 February.
+DAYS = ["2026-12-31T23:59:00+01:00", "2028-02-29T12:00:00+01:00"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("now", DAYS)
+def test_the_fast_tests_pass_on_days_that_break_suites(now, tmp_path):
+    """The fast tests, in a process of their own on the embedded default, with the clock started at ``now``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SFD_REQUIRE_SERVICES"}
+    }
+    env |= {"SFD_TEST_NOW": now, "SFD_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-x", "-p", "no:cacheprovider",
+            "-m", "not slow and not browser and not worker and not postgres and not redis and not redis_server",
+            str(TESTS),
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+    assert result.returncode == 0, tail
+    assert f"clock: the suite starts at {now}" in result.stdout
+    assert re.search(r"\d+ passed", result.stdout), tail
