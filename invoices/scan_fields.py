@@ -157,11 +157,14 @@ _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": 
 
 
 def digitise(token: str) -> str:
-    """An OCR token meant as digits, its look-alike letters read as digits (« 2O26 » → « 2026 »)."""
+    """An OCR token meant as digits, its look-alike letters read as digits (« 2O26 » → « 2026 »). A prefix of two
+    letters or more stays letters (« FR76… », « BE0123… », « INV… »)."""
     digits = sum(char.isdigit() for char in token)
-    if digits and digits * 2 >= sum(char.isalnum() for char in token):
-        return token.translate(_DIGIT_LOOKALIKES)
-    return token
+    if not digits or digits * 2 < sum(char.isalnum() for char in token):
+        return token
+    prefix = re.match(r"[^\W\d_]{2,}", token)
+    keep = prefix.end() if prefix else 0
+    return token[:keep] + token[keep:].translate(_DIGIT_LOOKALIKES)
 
 
 def _digitised(text: str) -> str:
@@ -289,7 +292,7 @@ def invoice_number_in(text: str) -> tuple[str, _Span] | None:
         token = match.group().rstrip(".-/_")
         if not any(char.isdigit() for char in token) or _NOT_NUMBERS.match(token):
             continue
-        if dates_in(token) or re.fullmatch(r"\d{1,2}[.,]\d{2}", token):
+        if dates_in(token) or re.fullmatch(r"\d{1,3}(?:[ .]\d{3})*[.,]\d{2}", token):
             continue
         if re.fullmatch(r"\d{1,2}", token):
             continue
@@ -304,6 +307,8 @@ def _fix_number(token: str) -> str:
     for part in parts:
         if len(part) >= 3 and sum(char.isdigit() for char in part) >= len(part) - 1:
             part = part.translate(_DIGIT_LOOKALIKES)
+        # « INVO489 »: an O between the letters of a prefix and the digits is a zero.
+        part = re.sub(r"(?<=[A-Z])O(?=\d)", "0", part)
         fixed.append(part)
     return "".join(fixed)
 
@@ -319,12 +324,14 @@ NUMBER_LABELS = (
     (r"\bnumero\s+de\s+(?:facture|piece)\s*:?", 1.0),
     (r"\bref(?:erence)?\.?\s+(?:de\s+(?:la\s+)?)?facture\s*:?", 0.9),
     (r"^(?:facture|avoir|invoice)\b\s*:?", 0.75),
+    (r"^n\s?[°º*]\.?\s*:?", 0.7),
     (r"^ref(?:erence)?\.?\s*:", 0.6),
     (r"^reference\b", 0.55),
 )
 _NUMBER_NOT = re.compile(
     r"^\s*(?:associee|d'origine|initiale|precedente|rectifiee|client|commande|bon|tva|siret|siren|fournisseur"
-    r"|de\s+(?:compte|client|commande|tva)|acheteur|avis|mandat|a\s)"
+    r"|de\s+(?:compte|client|commande|tva|bon|contrat|lot|serie)|acheteur|avis|mandat|a\b|contrat|lot|serie|de\s+serie"
+    r"|intra|d'?\s?identification|rcs|siren|eori|gln|duns|routage)"
 )
 
 ISSUE_DATE_LABELS = (
@@ -337,7 +344,7 @@ ISSUE_DATE_LABELS = (
 )
 _ISSUE_NOT = re.compile(
     r"^\s*(?:de\s+(?:livraison|commande|debut|fin|paiement|reglement|prestation|l'?\s?echeance|expedition|naissance)"
-    r"|d'?\s?(?:echeance|expedition)|de\s+facture\s+associee|limite|due|of\s+delivery)"
+    r"|d'?\s?(?:echeance|expedition)|de\s+facture\s+associee|associee|limite|due|of\s+delivery)"
 )
 DUE_DATE_LABELS = (
     (r"\bdate\s+d'?\s?echeance\b\s*:?", 1.0),
@@ -366,7 +373,8 @@ TVA_LABELS = (
     (r"\btotal\s+(?:de\s+la\s+)?t\.?\s?v\.?\s?a\.?\b", 1.0),
     (r"\bmontant\s+(?:total\s+)?(?:de\s+la\s+)?t\.?\s?v\.?\s?a\.?\b", 0.9),
     (r"\btotal\s+vat\b", 0.9),
-    (r"^t\.?\s?v\.?\s?a\.?\b(?!\s*(?:intra|n\s?[°º]|:?\s*fr))", 0.6),
+    (r"^t\.?\s?v\.?\s?a(?![a-z])(?!\s*(?:intra|n\s?[°º]|:?\s*fr))", 0.6),
+    (r"[-–|,;]\s*t\.?\s?v\.?\s?a(?![a-z])(?!\s*(?:intra|n\s?[°º]|:?\s*fr))", 0.55),
     (r"^vat\b(?!\s*(?:number|no|id))", 0.55),
 )
 TTC_LABELS = (
@@ -378,6 +386,7 @@ TTC_LABELS = (
     (r"\btotal\s+(?:incl\.?|including)\s+vat\b", 0.9),
     (r"\b(?:total|amount)\s+due\b", 0.85),
     (r"\breste\s+a\s+payer\b", 0.6),
+    (r"(?:^|[-–|,;]\s*)t\.?\s?t\.?\s?c\b", 0.6),
 )
 
 BUYER_LABELS = re.compile(
@@ -478,7 +487,9 @@ def _after(hit: _Hit) -> Iterable[_Candidate]:
     # Under the label: the band of its column, from its left to the next segment of its row.
     right = min((segment.box.left for segment in following), default=10**9)
     left = hit.box.left - max(hit.box.height, 10)
-    for below in hit.page.rows[hit.row + 1 : hit.row + 1 + ROWS_BELOW]:
+    # A weak label (a title, « Date ») looks one row down only: further down is someone else's value.
+    depth = ROWS_BELOW if hit.strength >= 0.8 else 1
+    for below in hit.page.rows[hit.row + 1 : hit.row + 1 + depth]:
         words = tuple(
             word for segment in below for word in segment.words if left <= (word.box.left + word.box.right) / 2 < right
         )
@@ -654,7 +665,7 @@ def _vat_from(rate, after, folded, words, page, text) -> VatRate | None:
         for amount in after[index + 1 : index + 3]:
             if base > 0 and abs(_cents(base * rate / 100) - amount) <= CENT:
                 return VatRate(rate, amount, base, _cap(0.95 * factor), source)
-    if len(after) == 1 and re.search(r"\b(?:t\.?\s?v\.?\s?a|vat)\b", folded):
+    if len(after) == 1 and re.search(r"\b(?:t\.?\s?v\.?\s?a|vat)(?![a-z])", folded):
         return VatRate(rate, after[0], None, _cap(0.7 * factor), Source(page, text, HOW_LABEL, "TVA"))
     return None
 
@@ -711,6 +722,10 @@ def read_totals(pages: Sequence[Page], vat_rates: Sequence[VatRate]):
         flags.append(
             f"Les totaux ne concordent pas : HT {_fr(a.value)} + TVA {_fr(b.value)} ≠ TTC {_fr(c.value)}. À vérifier."
         )
+        if c.value >= a.value and min(a.score, c.score) >= 0.8 > b.score:
+            # HT and TTC read surely, the TVA not: TTC − HT is the better guess, said as such.
+            derived = _Option(c.value - a.value, 0.45, Source(c.source.page, "TTC − HT", HOW_ARITHMETIC))
+            return _found(a, min(a.score, 0.45)), _found(derived), _found(c, min(c.score, 0.45)), False, flags
         return _found(a, min(a.score, 0.45)), _found(b, min(b.score, 0.45)), _found(c, min(c.score, 0.45)), False, flags
     return _found(a, _capped(a)), _found(b, _capped(b)), _found(c, _capped(c)), None, flags
 
@@ -814,10 +829,13 @@ def _identifiers(pages: Sequence[Page]) -> list[Identifier]:
     found: list[Identifier] = []
     for page in pages:
         zones = _zones(page)
+        previous = ""
         for row in page.rows:
             row_text = fold(" ".join(segment.text for segment in row))
+            # A label at the end of the row above counts too (« … SIRET » / « 718 304 421 00131 »).
             for segment in row:
-                found.extend(_segment_identifiers(segment, page, zones, row_text))
+                found.extend(_segment_identifiers(segment, page, zones, f"{previous} {row_text}"))
+            previous = row_text
     return found
 
 
@@ -938,10 +956,13 @@ _LEGAL_FORM = re.compile(
     r"|&\s*cie|et\s+fils|freres)\b"
 )
 _NOT_A_NAME = re.compile(
-    r"(?:^\d|\b(?:facture|invoice|avoir|devis|date|n\s?[°º]|page|tel|telephone|fax|mail|www|http|siret|siren|tva|vat"
-    r"|iban|rue|avenue|boulevard|bd|place|chemin|allee|route|quai|impasse|cedex|bp|zi|za|zac|capital|rcs|total"
-    r"|client|logo|emetteur|fournisseur|reference|references)\b|@|\d{5})"
+    r"(?:^\d|\bn\s?[°º]|\b(?:facture|invoice|avoir|devis|date|echeance|page|tel|telephone|fax|mail|www|http|siret"
+    r"|siren|tva|vat|iban|rue|avenue|boulevard|bd|place|chemin|allee|route|quai|impasse|cedex|bp|zi|za|zac|capital"
+    r"|rcs|total|client|logo|emetteur|fournisseur|reference|references|designation|montant|description|quantite"
+    r"|qte|prix|contact)\b|@|\d{4}|\d[/.]\d)"
 )
+# What separates a name from the address or the identifiers written after it on the same line.
+_NAME_END = re.compile(r"\s[·•|+–—-]\s|,\s|\s:\s")
 
 
 def _names(pages: Sequence[Page], zones_party: str) -> list[Found[str]]:
@@ -975,6 +996,9 @@ def _names(pages: Sequence[Page], zones_party: str) -> list[Found[str]]:
                 if text and not _NOT_A_NAME.search(folded):
                     options.append((0.55, Found(text, 0.55 * segment.confidence, _name_source(page, segment))))
                 continue
+            head = _NAME_END.split(text, maxsplit=1)[0].strip(" :-–,")
+            if head != text and len(head) >= 3:
+                text, folded = head, fold(head)
             if len(re.sub(r"[^a-z]", "", folded)) < 3 or _NOT_A_NAME.search(folded):
                 continue
             if zones_party == PARTY_SELLER and row not in top_rows:
