@@ -489,10 +489,18 @@ def _ocr_page(image: Image.Image, number: int, limits: Limits, deadline: float, 
     image = _grey(image)
     image, dpi = _enlarge(image, dpi, limits)
     _remaining(deadline)
+    turn = 0
+    if image.width > image.height:
+        # A landscape page is most often a portrait sheet fed sideways: ask which way up before anything else.
+        turn = _orientation(image, deadline, dpi)
+        if turn:
+            image = image.rotate(-turn, expand=True, fillcolor=255)
     angle = skew_angle(image)
     if abs(angle) >= MIN_DESKEW:
         image = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-    page = _tesseract(image, number, languages, deadline, dpi=dpi, rotation=-angle)
+    # Turned clockwise by ``turn``, then counter-clockwise by ``angle``.
+    angle -= turn
+    page = _tesseract(image, number, languages, deadline, dpi=dpi, rotation=-angle % 360)
     if page.confidence >= POOR_CONFIDENCE and page.word_count >= POOR_WORDS:
         return page
     turn = _orientation(image, deadline, dpi)

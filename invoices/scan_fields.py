@@ -53,8 +53,8 @@ PARTY_OTHER = "other"
 
 # Rows looked at under a label for its value (tables that put labels above values).
 ROWS_BELOW = 3
-# A party block ends after this many rows with nothing in its column.
-BLOCK_GAP_ROWS = 2
+# A party block ends at a gap taller than this many lines in its column.
+BLOCK_GAP_LINES = 1.0
 BLOCK_MAX_ROWS = 12
 # The footer: the bottom of the page, where the seller's legal mentions go.
 FOOTER_SHARE = 0.12
@@ -282,14 +282,14 @@ def dates_in(text: str) -> list[tuple[dt.date, _Span]]:
     return sorted(found, key=lambda item: item[1].start)
 
 
-_NUMBER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/_.]{1,39}")
+_NUMBER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/_.,]{1,39}")
 _NOT_NUMBERS = re.compile(r"^(du|le|date|n°|no|num|client|page)$", re.IGNORECASE)
 
 
 def invoice_number_in(text: str) -> tuple[str, _Span] | None:
     """The first token that can be an invoice number: letters, digits, « - / _ . », at least one digit, no date."""
     for match in _NUMBER_TOKEN.finditer(text):
-        token = match.group().rstrip(".-/_")
+        token = match.group().rstrip(".,-/_")
         if not any(char.isdigit() for char in token) or _NOT_NUMBERS.match(token):
             continue
         if dates_in(token) or re.fullmatch(r"\d{1,3}(?:[ .]\d{3})*[.,]\d{2}", token):
@@ -305,7 +305,8 @@ def _fix_number(token: str) -> str:
     parts = re.split(r"([\-/_.])", token)
     fixed = []
     for part in parts:
-        if len(part) >= 3 and sum(char.isdigit() for char in part) >= len(part) - 1:
+        digits = sum(char.isdigit() for char in part)
+        if len(part) >= 3 and digits * 2 >= len(part) and all(char.isdigit() or char in "OoIl|" for char in part):
             part = part.translate(_DIGIT_LOOKALIKES)
         # « INVO489 »: an O between the letters of a prefix and the digits is a zero.
         part = re.sub(r"(?<=[A-Z])O(?=\d)", "0", part)
@@ -789,15 +790,15 @@ def _zones(page: Page) -> dict[int, _Zone]:
             zones[id(segment)] = _Zone(party, True)
             right = row[position + 1].box.left if position + 1 < len(row) else 10**9
             left = segment.box.left - max(segment.box.height, 10)
-            empty = 0
+            bottom = segment.box.bottom
             for below in page.rows[row_index + 1 : row_index + 1 + BLOCK_MAX_ROWS]:
                 inside = [item for item in below if left <= item.box.left < right]
                 if not inside:
-                    empty += 1
-                    if empty >= BLOCK_GAP_ROWS:
-                        break
                     continue
-                empty = 0
+                # A blank line (a gap taller than a line) ends the block.
+                if min(item.box.top for item in inside) - bottom > BLOCK_GAP_LINES * segment.box.height:
+                    break
+                bottom = max(item.box.bottom for item in inside)
                 if any(
                     BUYER_LABELS.match(fold(item.text).strip())
                     or OTHER_LABELS.match(fold(item.text).strip())

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 HIGH = 0.8
+MEDIUM = 0.5
 # A name this similar (0–1) is a candidate; the next best must stay NAME_MARGIN behind.
 NAME_THRESHOLD = 0.9
 NAME_MARGIN = 0.06
