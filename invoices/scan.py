@@ -320,6 +320,8 @@ def _rasterise(path: Path, number: int, size: tuple[float, float] | None, limits
 def _open_checked(data: bytes, number: int, limits: Limits) -> Image.Image:
     try:
         with warnings.catch_warnings():
+            # Pillow's complaints about damaged metadata: the pixels are what counts.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -477,7 +479,7 @@ def skew_angle(image: Image.Image) -> float:
         angle = step * SKEW_STEP
         turned = ink.rotate(angle, resample=Image.Resampling.NEAREST, fillcolor=0) if angle else ink
         # Resizing to one column averages each row: a sharp profile means the lines are level.
-        profile = list(turned.resize((1, turned.height), Image.Resampling.BOX).getdata())
+        profile = list(turned.resize((1, turned.height), Image.Resampling.BOX).tobytes())
         score = statistics.pvariance(profile) if len(profile) > 1 else 0.0
         if score > best_score + 1e-9 or (abs(score - best_score) <= 1e-9 and abs(angle) < abs(best)):
             best, best_score = angle, score

@@ -17,7 +17,9 @@ from invoices.supplier_match import (
 
 LEMOINE = KnownSupplier("F0001", "Papeterie Lemoine SARL", siren="415238062", vat="FR40415238062")
 LEMOINE_NEIGHBOUR = KnownSupplier("F0002", "Papeterie Lemoinne", siren="528712342", vat="FR22528712342")
-GARNIER = KnownSupplier("F0003", "Transports Garnier et Fils SAS", siren="602345175", iban="FR7630004000031234567890143")
+GARNIER = KnownSupplier(
+    "F0003", "Transports Garnier et Fils SAS", siren="602345175", iban="FR7630004000031234567890143"
+)
 # A company of the group that also sells to the others: its identifiers appear as the buyer's on invoices.
 JNO = KnownSupplier("G0001", "Société JNO", siren="036981736", vat="FR15036981736")
 REFERENTIAL = [LEMOINE, LEMOINE_NEIGHBOUR, GARNIER, JNO]
