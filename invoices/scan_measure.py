@@ -95,7 +95,7 @@ def _close_names(name: str) -> list[str]:
     words = name.split()
     first = f"{words[0]} {words[1]}" if len(words) > 1 else name
     # A neighbour sharing the trade and a rival with one letter changed in the name.
-    change = len(name) // 2
+    change = next((index for index in range(len(name) // 2, len(name)) if name[index].islower()), len(name) - 1)
     letter = "e" if name[change] != "e" else "a"
     return [f"{first} Distribution", name[:change] + letter + name[change + 1 :]]
 
