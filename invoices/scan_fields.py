@@ -380,6 +380,8 @@ TVA_LABELS = (
 )
 TTC_LABELS = (
     (r"\btotal\s+t\.?\s?t\.?\s?c\.?\b", 1.0),
+    # « TTC » as the OCR may misread it: « TIC », « T.T.C » with a stray mark.
+    (r"\btotal\s+t[\s.]?[il1][\s.]?c\b", 0.8),
     (r"\bmontant\s+(?:total\s+)?t\.?\s?t\.?\s?c\.?\b", 0.95),
     (r"\bnet\s+a\s+payer\b", 0.95),
     (r"\btotal\s+a\s+payer\b", 0.9),
@@ -676,6 +678,9 @@ def read_totals(pages: Sequence[Page], vat_rates: Sequence[VatRate]):
     ht = _options(pages, HT_LABELS, _first_amount)
     tva = _options(pages, TVA_LABELS, _first_amount)
     ttc = _options(pages, TTC_LABELS, _first_amount)
+    if len(vat_rates) > 1:
+        # Several rates: a « TVA 20 % » row is one rate's VAT, not the total.
+        tva = [option for option in tva if not _RATE.search(option.source.text)]
     if vat_rates:
         total = sum((item.amount for item in vat_rates), Decimal(0))
         confidence = min(item.confidence for item in vat_rates)
@@ -723,12 +728,26 @@ def read_totals(pages: Sequence[Page], vat_rates: Sequence[VatRate]):
         flags.append(
             f"Les totaux ne concordent pas : HT {_fr(a.value)} + TVA {_fr(b.value)} ≠ TTC {_fr(c.value)}. À vérifier."
         )
+        if _vat_fits(a.value, b.value, vat_rates):
+            # HT × the rate gives the TVA read: the TTC is the misread one.
+            derived = _Option(a.value + b.value, 0.45, Source(b.source.page, "HT + TVA", HOW_ARITHMETIC))
+            return _found(a, min(a.score, 0.45)), _found(b, min(b.score, 0.45)), _found(derived), False, flags
         if c.value >= a.value and min(a.score, c.score) >= 0.8 > b.score:
             # HT and TTC read surely, the TVA not: TTC − HT is the better guess, said as such.
             derived = _Option(c.value - a.value, 0.45, Source(c.source.page, "TTC − HT", HOW_ARITHMETIC))
             return _found(a, min(a.score, 0.45)), _found(derived), _found(c, min(c.score, 0.45)), False, flags
         return _found(a, min(a.score, 0.45)), _found(b, min(b.score, 0.45)), _found(c, min(c.score, 0.45)), False, flags
     return _found(a, _capped(a)), _found(b, _capped(b)), _found(c, _capped(c)), None, flags
+
+
+def _vat_fits(ht: Decimal, tva: Decimal, vat_rates: Sequence[VatRate]) -> bool:
+    """The VAT per rate explains both HT and TVA: one rate whose HT × rate is the TVA, or bases adding up to HT."""
+    if not vat_rates or sum((item.amount for item in vat_rates), Decimal(0)) != tva:
+        return False
+    if len(vat_rates) == 1:
+        return abs(_cents(ht * vat_rates[0].rate / 100) - tva) <= CENT
+    bases = [item.base for item in vat_rates]
+    return all(base is not None for base in bases) and sum(bases, Decimal(0)) == ht
 
 
 def _capped(option: _Option | None) -> float:

@@ -175,6 +175,21 @@ def test_totals_that_do_not_add_up_are_flagged_never_trusted():
     assert max(reading.total_ht.confidence, reading.total_tva.confidence, reading.total_ttc.confidence) < MEDIUM
 
 
+def test_the_misread_total_is_the_one_the_vat_rate_does_not_explain():
+    """OCR read « 1 872,06 » for « 1 872,00 »: HT × 20 % is the TVA read, so the TTC is the wrong one."""
+    reading = read_fields(
+        [page_from_text("Facture n° 77\n\nTotal HT : 1 560,00 €\nTVA (20%) : 312,00 €\nTotal TTC : 1 872,06 €\n")]
+    )
+    assert (reading.total_ht.value, reading.total_tva.value) == (Decimal("1560.00"), Decimal("312.00"))
+    assert reading.total_ttc.value == Decimal("1872.00")
+    assert reading.total_ttc.source.how == "arithmetic"
+    assert reading.totals_agree is False
+    assert reading.flags == (
+        "Les totaux ne concordent pas : HT 1\u202f560,00 + TVA 312,00 ≠ TTC 1\u202f872,06. À vérifier.",
+    )
+    assert max(reading.total_ht.confidence, reading.total_tva.confidence, reading.total_ttc.confidence) < MEDIUM
+
+
 def test_a_missing_total_is_computed_and_said_so():
     reading = read_fields([page_from_text("Facture n° 12-A\n\nMontant HT : 200,00 €\nNet à payer : 240,00 €\n")])
     assert reading.total_tva.value == Decimal("40.00")

@@ -230,6 +230,12 @@ def test_a_slight_skew_is_measured(angle):
     assert skew_angle(lined_image(angle)) == pytest.approx(-angle, abs=0.3)
 
 
+def test_the_page_is_binarised_between_ink_and_paper():
+    image = lined_image().point(lambda value: 40 if value < 128 else 225)
+    assert 40 <= scan.otsu_threshold(image) < 225
+    assert set(scan.binarise(image).tobytes()) == {0, 255}
+
+
 # --- Tesseract on the scans of the set -------------------------------------------------------------------------
 
 
