@@ -56,6 +56,8 @@ ROWS_BELOW = 3
 # A party block ends at a gap taller than this many lines in its column.
 BLOCK_GAP_LINES = 1.0
 BLOCK_MAX_ROWS = 12
+# An invoice number read once is sure only when the OCR is this sure of every character of it.
+SURE_WORD = 0.95
 # The footer: the bottom of the page, where the seller's legal mentions go.
 FOOTER_SHARE = 0.12
 
@@ -523,6 +525,8 @@ class _Option(Generic[T]):
     score: float
     source: Source
     order: float = 0.0
+    # The lowest OCR confidence of the value's words (1 for a text layer).
+    certainty: float = 1.0
 
 
 def _options(pages, patterns, parse, *, refuse=None, first_only=True) -> list[_Option]:
@@ -542,7 +546,8 @@ def _options(pages, patterns, parse, *, refuse=None, first_only=True) -> list[_O
                 hit.label.strip(),
                 _union(words),
             )
-            options.append(_Option(value, score, source, _position(hit)))
+            certainty = min(word.confidence for word in words) if words else 1.0
+            options.append(_Option(value, score, source, _position(hit), certainty))
             if first_only:
                 break
     return options
@@ -575,6 +580,10 @@ def read_number(pages: Sequence[Page]) -> Found[str] | None:
     for option in options:
         counts[option.value] = counts.get(option.value, 0) + 1
     best = _best([replace(option, score=option.score + 0.05 * (counts[option.value] - 1)) for option in options])
+    if best and counts[best.value] < 2 and best.certainty < SURE_WORD:
+        # No key to check a number by: read once, and not letter-perfect to the OCR, it is to be checked
+        # (« A0000263 » read « 40000263 » with a word confidence of 0.92 on a scan of the set).
+        return _found(best, min(best.score, HIGH - 0.01))
     return _found(best)
 
 

@@ -57,6 +57,10 @@ class DocumentResult:
     found_code: str | None
     found_confidence: float
     right: dict[str, bool | None] = field(default_factory=dict)
+    # Fields read wrong but with a high confidence: what the form would pre-fill without asking to check.
+    wrong_sure_fields: list[str] = field(default_factory=list)
+    # Fields read with a high confidence (pre-filled without « à vérifier »).
+    sure_fields: list[str] = field(default_factory=list)
     read: dict[str, str] = field(default_factory=dict)
     expected: dict[str, str] = field(default_factory=dict)
     error: str = ""
@@ -172,9 +176,14 @@ def measure_document(path: Path, truth: dict, suppliers: list[KnownSupplier], co
         if expected is None:
             result.right[name] = None
             continue
-        read = _value(getattr(reading, name))
+        found = getattr(reading, name)
+        read = _value(found)
         result.read[name], result.expected[name] = read, str(expected)
         result.right[name] = read == str(expected).strip()
+        if found is not None and found.confidence >= HIGH:
+            result.sure_fields.append(name)
+            if not result.right[name]:
+                result.wrong_sure_fields.append(name)
     return result
 
 
@@ -197,6 +206,14 @@ class Report:
     def wrong_sure(self) -> int:
         return sum(result.wrong_sure for result in self.results)
 
+    def wrong_sure_fields(self) -> int:
+        return sum(len(result.wrong_sure_fields) for result in self.results)
+
+    def sure_fields(self) -> tuple[int, int]:
+        """(fields read with a high confidence, fields with a truth) over the whole set."""
+        counted = sum(value is not None for result in self.results for value in result.right.values())
+        return sum(len(result.sure_fields) for result in self.results), counted
+
     def page_seconds(self) -> list[float]:
         return [seconds for result in self.results for seconds in result.seconds]
 
@@ -210,6 +227,8 @@ class Report:
             "shares_french": {name: self.share(name, True) for name in ("supplier", *FIELDS)},
             "shares_all": {name: self.share(name, False) for name in ("supplier", *FIELDS)},
             "wrong_supplier_high_confidence": self.wrong_sure(),
+            "wrong_fields_high_confidence": self.wrong_sure_fields(),
+            "fields_high_confidence": self.sure_fields(),
             "seconds_per_page": {
                 "mean": round(statistics.fmean(seconds), 2) if seconds else None,
                 "max": round(max(seconds), 2) if seconds else None,
@@ -233,6 +252,10 @@ class Report:
                 cells.append(f"{100 * right / total:.1f} % ({right}/{total})" if total else "—")
             out.append(f"| {FIELD_LABELS[name]} | {cells[0]} | {cells[1]} |")
         out.append(f"| fournisseur faux avec une confiance haute | — | {self.wrong_sure()} |")
+        sure, counted = self.sure_fields()
+        if counted:
+            out.append(f"| champs lus avec une confiance haute | — | {100 * sure / counted:.1f} % ({sure}/{counted}) |")
+        out.append(f"| champ faux avec une confiance haute | — | {self.wrong_sure_fields()} |")
         if seconds:
             out.append(
                 f"| secondes par page (moyenne / max) | — | {statistics.fmean(seconds):.2f} / {max(seconds):.2f} |"

@@ -40,6 +40,7 @@ def test_it_prints_the_shares_per_field(folder):
     for label in ("fournisseur trouvé", "numéro", "date", "total HT", "total TVA", "total TTC"):
         assert f"| {label} | 100.0 % (2/2) | 100.0 % (2/2) |" in output
     assert "| fournisseur faux avec une confiance haute | — | 0 |" in output
+    assert "| champ faux avec une confiance haute | — | 0 |" in output
     assert "- fr-gen-07.pdf (0.0 s) : tout juste" in output or "- fr-gen-07.pdf (0.1 s) : tout juste" in output
 
 
