@@ -123,7 +123,8 @@ class _PageUnreadable(Exception):
 class ScannedDocument:
     kind: str
     pages: tuple[Page, ...]
-    # Pages in the file; more than ``len(pages)`` when the page cap cut it.
+    # Pages in the file; more than ``len(pages)`` when the page cap cut it (an image file's frames are not counted
+    # past the cap: there it is the cap plus one).
     page_count: int
     reasons: tuple[str, ...] = field(default=())
 
