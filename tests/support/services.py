@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +58,20 @@ def _chromium() -> str | None:
     return None
 
 
+def _tesseract() -> str | None:
+    program = shutil.which("tesseract")
+    if not program:
+        return "no tesseract (apt-get install -y tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng)"
+    listed = subprocess.run([program, "--list-langs"], capture_output=True, text=True, timeout=30, check=False)
+    if "fra" not in listed.stdout.split():
+        return "Tesseract has no French data (apt-get install -y tesseract-ocr-fra)"
+    try:
+        import pytesseract  # noqa: F401
+    except ImportError:
+        return "the pytesseract package is not installed"
+    return None
+
+
 @dataclass(frozen=True)
 class Service:
     group: str
@@ -68,6 +83,7 @@ SERVICES = {
     "redis": Service("Redis broker tests (real worker on Redis, broker loss)", _redis),
     "chromium": Service("browser journeys (Playwright driving Chromium)", _chromium),
     "redis-server": Service("tests that start and kill a Redis of their own (broker loss)", _redis_server),
+    "tesseract": Service("scan reading by OCR (Tesseract)", _tesseract),
 }
 
 
