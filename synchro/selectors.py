@@ -186,6 +186,7 @@ def run_progress(lines: list[SyncRunCompany]) -> dict:
         "finished": all(line.finished for line in lines),
         "integrated": sum(line.integrated for line in lines),
         "updated": sum(line.updated for line in lines),
-        "rejected": sum(line.rejected for line in lines),
+        "rejected": sum(line.rejected + line.update_rejected for line in lines),
         "unknown": sum(line.unknown for line in lines),
+        "open_anomalies": sum(line.open_anomalies or 0 for line in lines),
     }

@@ -194,12 +194,16 @@ def test_an_automatic_run_with_anomalies_mails_the_holders_of_the_right(active, 
     charlie.groups.add(Group.objects.get(name="Comptable"))
     give_companies(charlie, multi)  # holds the right, but not for JNO
     run = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.PARTIAL)
-    SyncRunCompany.objects.create(run=run, company=active, status="partial", integrated=4, rejected=2)
+    SyncRunCompany.objects.create(
+        run=run, company=active, status="partial", integrated=4, rejected=2, update_rejected=1, open_anomalies=3
+    )
     from synchro.notifications import run_notify
 
     assert run_notify(run_id=run.pk) == 1
     assert run_notify(run_id=run.pk) == 0  # once
     [message] = mail.outbox
     assert message.to == ["bob@example.com"]
-    assert "4 écriture(s) intégrée(s), 2 anomalie(s)" in message.body
+    assert (
+        "4 écritures intégrées, 2 refusées ; 1 mise à jour refusée ; 3 écritures en anomalie à corriger" in message.body
+    )
     assert "Visuel Synchronisations" in message.body
