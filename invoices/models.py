@@ -68,8 +68,13 @@ class Invoice(models.Model):
     number = models.CharField(_("n° de facture"), max_length=60)
     invoice_date = models.DateField(_("date de facture"), null=True, blank=True)
     due_date = models.DateField(_("échéance"), null=True, blank=True)
+    # A default in the database too: writers that name their columns (COPY, raw SQL) need not know this one.
     due_date_source = models.CharField(
-        _("origine de l'échéance"), max_length=10, choices=DueDateSource.choices, default=DueDateSource.TERMS
+        _("origine de l'échéance"),
+        max_length=10,
+        choices=DueDateSource.choices,
+        default=DueDateSource.TERMS,
+        db_default=DueDateSource.TERMS,
     )
     currency = models.CharField(_("devise"), max_length=3, default="EUR")
     total_ht = models.DecimalField(_("total HT"), max_digits=14, decimal_places=2, default=ZERO)

@@ -100,7 +100,11 @@ class SyncRunCompany(models.Model):
         ordering = ["company__name"]
         default_permissions = ()
         constraints = [models.UniqueConstraint(fields=["run", "company"], name="one_line_per_company_per_run")]
-        indexes = [models.Index(fields=["status", "queued_at"], name="runcompany_status")]
+        indexes = [
+            models.Index(fields=["status", "queued_at"], name="runcompany_status"),
+            # The last run of each company (« Tableau de bord »).
+            models.Index(fields=["company", "-queued_at"], name="runcompany_company_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.company_id} {self.status}"

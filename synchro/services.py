@@ -20,7 +20,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -134,6 +134,11 @@ def apply_filters(invoices: QuerySet[Invoice], filters: dict, *, state_field: st
     if filters.get("supplier"):
         text = filters["supplier"]
         invoices = invoices.filter(Q(supplier__code__iexact=text) | Q(supplier__label__icontains=text))
+    if filters.get("anomaly"):
+        open_of_code = Anomaly.objects.filter(
+            invoice=OuterRef("pk"), code=filters["anomaly"], cleared_at__isnull=True, simulated=False
+        )
+        invoices = invoices.filter(Exists(open_of_code))
     return invoices
 
 

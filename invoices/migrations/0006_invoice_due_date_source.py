@@ -42,6 +42,7 @@ class Migration(migrations.Migration):
                     ("document", "facture électronique"),
                     ("typed", "saisie"),
                 ],
+                db_default="terms",
                 default="terms",
                 max_length=10,
                 verbose_name="origine de l'échéance",
