@@ -28,9 +28,12 @@ class VisuelFilterForm(PeriodFilterForm):
     supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
     date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
     date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
-    # An open anomaly of this code (the « Tableau de bord » links each code here).
+    # An open anomaly of this code (the « Tableau de bord » links each code here): Sage's codes, SFD's own, and
+    # REJECTED for a refusal that came without a code.
     anomaly = forms.ChoiceField(
-        choices=[("", _("Toutes")), *((code, code) for code in sorted(HINTS))], required=False, label=_("Anomalie")
+        choices=[("", _("Toutes")), *((code, code) for code in sorted({*HINTS, "REJECTED"}))],
+        required=False,
+        label=_("Anomalie"),
     )
 
     @property

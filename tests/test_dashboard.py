@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from companies.models import Supplier
 from companies.services import company_referential_pull
 from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
@@ -228,8 +229,6 @@ def test_anomalies_by_code_most_frequent_first_each_leading_to_its_rows(client, 
 
 @pytest.mark.django_db(transaction=True)
 def test_tout_cocher_on_an_anomaly_code_exports_only_those_entries(client, accountant, pulled, sage):
-    from companies.models import Supplier
-
     blocked = [make_invoice(pulled, number=f"FA-B{index}", supplier="F0003", validate=True) for index in range(2)]
     sage.mutate("JNO", "suppliers", upsert=[{"code": "F0003", "blocked": True}])
     closed = make_invoice(pulled, number="FA-C", invoice_date=dt.date(2026, 2, 1), validate=True)
