@@ -69,7 +69,7 @@ def _settle_due_date(invoice: Invoice, *, typed: bool = False) -> None:
     if invoice.due_date is None:
         invoice.due_date_source = Invoice.DueDateSource.TERMS
     if invoice.due_date_source == Invoice.DueDateSource.TERMS:
-        invoice.due_date = None
+        invoice.due_date = None  # else the computation would give back the stored date
         invoice.due_date = effective_due_date(invoice)
 
 
