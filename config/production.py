@@ -64,12 +64,9 @@ WHITENOISE_USE_FINDERS = False
 
 HEALTHZ_REQUIRE_BEAT = env_bool("HEALTHZ_REQUIRE_BEAT", True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
+# The filters and loggers of config.settings, written as JSON lines.
+LOGGING = LOGGING | {  # noqa: F405
     "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
-    # SQL at DEBUG would put parameters, hence personal data, in the logs.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "factur-x": {"level": "WARNING"}},
 }

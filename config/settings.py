@@ -232,9 +232,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"client_error_without_traceback": {"()": "core.logging.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "factur-x": {"level": "WARNING"}},
+    "loggers": {
+        # SQL at DEBUG would put parameters, hence personal data, in the logs.
+        "django.db.backends": {"level": "INFO"},
+        "factur-x": {"level": "WARNING"},
+        # A 403 or a 404 is one warning line, not a traceback that reads like a crash.
+        "django.request": {"filters": ["client_error_without_traceback"]},
+    },
 }
 
 # The embedded default keeps its state in var/; create what the app expects there (never fatal).

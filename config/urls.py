@@ -2,9 +2,10 @@ from django.urls import include, path
 
 from accounts.urls import auth_urlpatterns
 from core import views as core_views
+from synchro import dashboard
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", dashboard.home, name="home"),
     # Browsers ask for it at the root whatever the page says.
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("healthz", core_views.healthz, name="healthz"),

@@ -48,6 +48,9 @@ class ConnectorForm(forms.ModelForm):
 
 
 class ScheduleForm(forms.Form):
+    """« Je souhaite synchroniser mes connecteurs CHAQUE JOUR / CHAQUE SEMAINE à HH:MM »: saving it switches the
+    automatic synchronisation on (there is no box to tick; switching it off is a button of its own)."""
+
     frequency = forms.ChoiceField(
         label=_("Je souhaite synchroniser mes connecteurs"), choices=SyncSchedule.Frequency.choices
     )
@@ -64,7 +67,6 @@ class ScheduleForm(forms.Form):
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         error_messages={"invalid": _("Heure invalide : saisissez HH:MM, par exemple 12:00.")},
     )
-    enabled = forms.BooleanField(label=_("Synchronisation automatique activée"), required=False)
 
     def clean(self):
         data = super().clean()
@@ -78,5 +80,4 @@ class ScheduleForm(forms.Form):
             "frequency": schedule.frequency,
             "weekday": schedule.weekday,
             "time": schedule.time if isinstance(schedule.time, dt.time) else None,
-            "enabled": schedule.enabled,
         }

@@ -76,32 +76,82 @@ def connector_test(*, connector: Connector) -> tuple[bool, str]:
 
 def schedule_get() -> SyncSchedule:
     schedule = SyncSchedule.objects.order_by("pk").first()
-    return schedule or SyncSchedule.objects.create()
+    if schedule is None:
+        schedule = SyncSchedule.objects.create()
+        # The default time as the database gives it back (a time, not the string of the field's default).
+        schedule.refresh_from_db()
+    return schedule
+
+
+def _schedule_words(schedule: SyncSchedule) -> str:
+    """« CHAQUE SEMAINE (lundi) à 12:00 »."""
+    day = f" ({schedule.get_weekday_display()})" if schedule.weekday is not None else ""
+    return _("%(freq)s%(day)s à %(time)s") % {
+        "freq": schedule.get_frequency_display(),
+        "day": day,
+        "time": schedule.time.strftime("%H:%M"),
+    }
+
+
+def _schedule_locked() -> SyncSchedule:
+    return SyncSchedule.objects.select_for_update().get(pk=schedule_get().pk)
 
 
 @transaction.atomic
-def schedule_save(*, frequency: str, weekday: int | None, time: dt.time, enabled: bool, actor) -> SyncSchedule:
-    """Save the schedule; the new next run counts from now, and the next tick of beat follows it."""
-    schedule = SyncSchedule.objects.select_for_update().get(pk=schedule_get().pk)
+def schedule_save(*, frequency: str, weekday: int | None, time: dt.time, actor) -> SyncSchedule:
+    """« Enregistrer »: choosing a frequency and a time is the act of scheduling, so the saved schedule is on. The next
+    run counts from now, and the next tick of beat follows it. Turning it off is its own act (``schedule_disable``)."""
+    schedule = _schedule_locked()
     schedule.frequency = frequency
     schedule.weekday = weekday if frequency == SyncSchedule.Frequency.WEEKLY else None
     schedule.time = time
-    schedule.enabled = enabled
-    schedule.next_run_at = (
-        next_occurrence(timezone.now(), frequency=frequency, time=time, weekday=schedule.weekday) if enabled else None
-    )
+    schedule.enabled = True
+    schedule.next_run_at = next_occurrence(timezone.now(), frequency=frequency, time=time, weekday=schedule.weekday)
     schedule.save()
-    if enabled:
-        day = f" ({schedule.get_weekday_display()})" if schedule.weekday is not None else ""
-        summary = _("Synchronisation automatique : %(freq)s%(day)s à %(time)s") % {
-            "freq": schedule.get_frequency_display(),
-            "day": day,
-            "time": time.strftime("%H:%M"),
-        }
-    else:
-        summary = _("Synchronisation automatique désactivée")
-    audit_record(actor=actor, action="schedule.changed", summary=summary)
+    audit_record(
+        actor=actor,
+        action="schedule.changed",
+        summary=_("Synchronisation automatique : %(when)s") % {"when": _schedule_words(schedule)},
+    )
     return schedule
+
+
+@transaction.atomic
+def schedule_disable(*, actor) -> tuple[SyncSchedule, bool]:
+    """« Désactiver la synchronisation automatique »: no run starts by itself any more; the frequency and the time
+    stay, for « Activer ». Returns the schedule and whether it changed (it may have been off already)."""
+    schedule = _schedule_locked()
+    if not schedule.enabled:
+        return schedule, False
+    schedule.enabled = False
+    schedule.next_run_at = None
+    schedule.save(update_fields=["enabled", "next_run_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="schedule.disabled",
+        summary=_("Synchronisation automatique désactivée (elle était %(when)s)") % {"when": _schedule_words(schedule)},
+    )
+    return schedule, True
+
+
+@transaction.atomic
+def schedule_enable(*, actor) -> tuple[SyncSchedule, bool]:
+    """« Activer »: the saved frequency and time again, the next run counted from now. Returns the schedule and
+    whether it changed (it may have been on already)."""
+    schedule = _schedule_locked()
+    if schedule.enabled:
+        return schedule, False
+    schedule.enabled = True
+    schedule.next_run_at = next_occurrence(
+        timezone.now(), frequency=schedule.frequency, time=schedule.time, weekday=schedule.weekday
+    )
+    schedule.save(update_fields=["enabled", "next_run_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="schedule.enabled",
+        summary=_("Synchronisation automatique activée : %(when)s") % {"when": _schedule_words(schedule)},
+    )
+    return schedule, True
 
 
 def schedule_claim(*, now: dt.datetime) -> dt.datetime | None:

@@ -78,6 +78,10 @@ def connector_test(request, pk: int):
     return redirect(f"{reverse('connectors:settings')}?onglet=connexion")
 
 
+def _schedule_tab():
+    return redirect(f"{reverse('connectors:settings')}?onglet=synchronisation")
+
+
 @require_POST
 @login_required
 @permission_required(RIGHT, raise_exception=True)
@@ -90,15 +94,45 @@ def schedule_save(request):
         frequency=form.cleaned_data["frequency"],
         weekday=form.cleaned_data["weekday"],
         time=form.cleaned_data["time"],
-        enabled=form.cleaned_data["enabled"],
         actor=request.user,
     )
-    if schedule.enabled:
+    messages.success(
+        request,
+        _("Synchronisation automatique enregistrée et activée. Prochaine synchronisation : %(when)s.")
+        % {"when": describe(schedule.next_run_at)},
+    )
+    return _schedule_tab()
+
+
+@require_POST
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def schedule_disable(request):
+    _schedule, changed = services.schedule_disable(actor=request.user)
+    if changed:
+        messages.warning(
+            request,
+            _(
+                "Synchronisation automatique désactivée : aucune synchronisation ne partira d'elle-même. "
+                "« Activer » la remet aux jour et heure enregistrés."
+            ),
+        )
+    else:
+        messages.info(request, _("La synchronisation automatique était déjà désactivée."))
+    return _schedule_tab()
+
+
+@require_POST
+@login_required
+@permission_required(RIGHT, raise_exception=True)
+def schedule_enable(request):
+    schedule, changed = services.schedule_enable(actor=request.user)
+    if changed:
         messages.success(
             request,
-            _("Synchronisation enregistrée. Prochaine synchronisation : %(when)s.")
+            _("Synchronisation automatique activée. Prochaine synchronisation : %(when)s.")
             % {"when": describe(schedule.next_run_at)},
         )
     else:
-        messages.info(request, _("Synchronisation automatique désactivée."))
-    return redirect(f"{reverse('connectors:settings')}?onglet=synchronisation")
+        messages.info(request, _("La synchronisation automatique était déjà activée."))
+    return _schedule_tab()

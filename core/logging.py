@@ -56,6 +56,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class ClientErrorWithoutTraceback(logging.Filter):
+    """A 4xx answer on one line, without the exception that produced it.
+
+    Django logs « Forbidden (Permission denied): /path » with the ``PermissionDenied`` that the rights check raised,
+    so every refused click printed a whole traceback, which reads like a crash. A 4xx is the client's doing (a right
+    it lacks, a page that does not exist): the line says it at WARNING. A 5xx keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class SyncLoggerAdapter(logging.LoggerAdapter):
     """Adds the run id and company code to every line, merged with the ``extra`` of the call itself."""
 

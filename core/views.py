@@ -7,14 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
-from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_safe
 
 from config.celery import app as celery_app
 
@@ -26,12 +24,6 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 # The tick runs every minute: three missed ticks mean beat (or every worker) is gone.
 BEAT_STALE_AFTER = timedelta(minutes=3)
-
-
-@require_GET
-@login_required
-def home(request):
-    return render(request, "core/home.html")
 
 
 def _guarded(name: str, check: Callable[..., dict], *args) -> dict:

@@ -69,9 +69,24 @@ class InvoiceForm(forms.ModelForm):
         ]  # fmt: skip
         widgets = {"invoice_date": DATE_WIDGET, "due_date": DATE_WIDGET}
         help_texts = {
-            "due_date": _("Vide : calculée avec le délai de paiement du fournisseur."),
             "label": _("Vide : « Fact. numéro fournisseur » ; 60 caractères au plus dans Sage FRP 1000."),
         }
+
+    # What the due date does when the invoice date changes, by where it came from.
+    DUE_DATE_HELP = {
+        Invoice.DueDateSource.TERMS: _(
+            "Calculée avec le délai de paiement du fournisseur : elle suit la date de facture. "
+            "Saisissez-en une pour la fixer."
+        ),
+        Invoice.DueDateSource.DOCUMENT: _(
+            "Lue dans la facture électronique : elle ne suit pas la date de facture. "
+            "Videz-la pour la calculer avec le délai de paiement du fournisseur."
+        ),
+        Invoice.DueDateSource.TYPED: _(
+            "Saisie : elle ne suit pas la date de facture. "
+            "Videz-la pour la calculer avec le délai de paiement du fournisseur."
+        ),
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,6 +104,9 @@ class InvoiceForm(forms.ModelForm):
         self.fields["currency"] = forms.CharField(max_length=3, label=_("Devise"), initial="EUR")
         for name in ("total_ht", "total_tva", "total_ttc"):
             self.fields[name].widget.attrs["step"] = "0.01"
+        self.fields["due_date"].help_text = self.DUE_DATE_HELP.get(
+            self.instance.due_date_source, self.DUE_DATE_HELP[Invoice.DueDateSource.TERMS]
+        )
         bootstrap(self)
 
     def clean_currency(self) -> str:
@@ -101,7 +119,13 @@ class InvoiceForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("invoice_date") and data.get("due_date") and data["due_date"] < data["invoice_date"]:
+        invoice_date, due_date = data.get("invoice_date"), data.get("due_date")
+        # Untouched, the terms' due date is computed again from the new invoice date when saved (``invoice_update``):
+        # only a due date that stays as it is can precede the invoice date.
+        follows_the_date = (
+            self.instance.due_date_source == Invoice.DueDateSource.TERMS and due_date == self.instance.due_date
+        )
+        if invoice_date and due_date and due_date < invoice_date and not follows_the_date:
             self.add_error("due_date", _("L'échéance précède la date de facture."))
         return data
 

@@ -34,6 +34,13 @@ class ExportState(models.TextChoices):
 
 
 class Invoice(models.Model):
+    class DueDateSource(models.TextChoices):
+        """Where the due date (*échéance*) came from, hence whether it follows the invoice date."""
+
+        TERMS = "terms", _("délai de paiement du fournisseur")  # recomputed when the date or the supplier changes
+        DOCUMENT = "document", _("facture électronique")  # read in the e-invoice: kept
+        TYPED = "typed", _("saisie")  # typed by the accountant: kept
+
     class Status(models.TextChoices):
         TO_COMPLETE = "to_complete", _("à compléter")
         TO_VALIDATE = "to_validate", _("à valider")
@@ -61,6 +68,14 @@ class Invoice(models.Model):
     number = models.CharField(_("n° de facture"), max_length=60)
     invoice_date = models.DateField(_("date de facture"), null=True, blank=True)
     due_date = models.DateField(_("échéance"), null=True, blank=True)
+    # A default in the database too: writers that name their columns (COPY, raw SQL) need not know this one.
+    due_date_source = models.CharField(
+        _("origine de l'échéance"),
+        max_length=10,
+        choices=DueDateSource.choices,
+        default=DueDateSource.TERMS,
+        db_default=DueDateSource.TERMS,
+    )
     currency = models.CharField(_("devise"), max_length=3, default="EUR")
     total_ht = models.DecimalField(_("total HT"), max_digits=14, decimal_places=2, default=ZERO)
     total_tva = models.DecimalField(_("total TVA"), max_digits=14, decimal_places=2, default=ZERO)

@@ -59,9 +59,17 @@ def invoice_event(*, invoice: Invoice, actor, kind: str, message: str) -> Invoic
     )
 
 
-def _fill_due_date(invoice: Invoice) -> None:
-    """No due date on the invoice: the supplier's payment terms give it (and the accountant may change it)."""
+def _settle_due_date(invoice: Invoice, *, typed: bool = False) -> None:
+    """The due date as its origin says (``Invoice.DueDateSource``): one the accountant typed (``typed``) or the
+    e-invoice gave stays where it is; one that came from the supplier's payment terms, or none, is computed again
+    from the invoice date and the supplier's terms, so that it follows a corrected date. A typed empty date asks for
+    the terms' one."""
+    if typed:
+        invoice.due_date_source = Invoice.DueDateSource.TYPED if invoice.due_date else Invoice.DueDateSource.TERMS
     if invoice.due_date is None:
+        invoice.due_date_source = Invoice.DueDateSource.TERMS
+    if invoice.due_date_source == Invoice.DueDateSource.TERMS:
+        invoice.due_date = None  # else the computation would give back the stored date
         invoice.due_date = effective_due_date(invoice)
 
 
@@ -87,9 +95,13 @@ def invoice_create(
     event_message: str = "",
     **fields,
 ) -> Invoice:
-    """A new invoice, *à compléter* with the reasons, or *à valider* when nothing is missing."""
+    """A new invoice, *à compléter* with the reasons, or *à valider* when nothing is missing. A due date given with
+    it is the document's (an e-invoice's), unless ``due_date_source`` says otherwise; without one, the supplier's
+    terms give it."""
     invoice = Invoice(company=company, supplier=supplier, number=number, **fields)
-    _fill_due_date(invoice)
+    if "due_date_source" not in fields and invoice.due_date is not None:
+        invoice.due_date_source = Invoice.DueDateSource.DOCUMENT
+    _settle_due_date(invoice)
     invoice.save()
     InvoiceLine.objects.bulk_create(
         [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
@@ -117,16 +129,21 @@ def invoice_locked_reason(invoice: Invoice) -> str | None:
 
 @transaction.atomic
 def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], actor) -> Invoice:
-    """Correct an invoice (in SFD, never in the ERP): a change of accounting content is a new version."""
+    """Correct an invoice (in SFD, never in the ERP): a change of accounting content is a new version.
+
+    A ``due_date`` in ``fields`` different from the stored one is the accountant's own (kept from then on); the same
+    one, when it came from the supplier's terms, is computed again (a corrected invoice date moves it)."""
     invoice = Invoice.objects.select_for_update(of=("self",)).select_related("company", "supplier").get(pk=invoice.pk)
     reason = _locked_reason(invoice)
     if reason:
         raise InvoiceLocked(reason)
     before = {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS}
     before_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in invoice.lines.all()]
+    source_before = invoice.due_date_source
+    typed = "due_date" in fields and fields["due_date"] != invoice.due_date
     for name, value in fields.items():
         setattr(invoice, name, value)
-    _fill_due_date(invoice)
+    _settle_due_date(invoice, typed=typed)
     after_lines = [tuple(getattr(line, name) for name in LINE_FIELDS) for line in lines]
     changed = before != {name: getattr(invoice, name) for name in ACCOUNTING_FIELDS} or before_lines != after_lines
     if changed:
@@ -146,6 +163,9 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
             message=_("Facture corrigée (version %(version)s).") % {"version": invoice.accounting_version},
         )
         invoice_corrected.send(sender=Invoice, invoice=invoice, previous_export_state=previous_state)
+    elif invoice.due_date_source != source_before:
+        # The same due date, now the terms' (or the accountant's): what happens to it when the date moves changed.
+        invoice.save(update_fields=["due_date_source", "updated_at"])
     return invoice
 
 

@@ -7,6 +7,8 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -76,11 +78,55 @@ def _forms_of_saved(invoice):
     return form, formset
 
 
+def _listed(sentence: str, items: list[str]) -> str:
+    """A message for the top of the page: a sentence, then each item on its own line."""
+    return format_html(
+        '{}<ul class="mb-0">{}</ul>', sentence, format_html_join("", "<li>{}</li>", ((i,) for i in items))
+    )
+
+
+def _form_errors(form, formset) -> list[str]:
+    """Every error of the forms, each with the name of its field (« Échéance : … », « Ligne 2 – Compte : … »)."""
+    errors = [str(error) for error in form.non_field_errors()]
+    errors += [
+        f"{form.fields[name].label} : {error}" for name, field_errors in form.errors.items() if name in form.fields
+        for error in field_errors
+    ]  # fmt: skip
+    errors += [str(error) for error in formset.non_form_errors()]
+    for position, line_form in enumerate(formset.forms, start=1):
+        for name, field_errors in line_form.errors.items():
+            label = line_form.fields[name].label if name in line_form.fields else ""
+            errors += [
+                _("Ligne %(n)d – %(field)s : %(error)s") % {"n": position, "field": label, "error": error}
+                for error in field_errors
+            ]
+    return errors
+
+
+def _due_date_words(invoice, *, due_date_before) -> str:
+    """When the supplier's terms moved the due date (the invoice date changed), say it and to when."""
+    if invoice.due_date_source != invoice.DueDateSource.TERMS or not invoice.due_date:
+        return ""
+    if invoice.due_date == due_date_before:
+        return ""
+    return _("Échéance recalculée avec le délai de paiement du fournisseur : %(date)s.") % {
+        "date": date_format(invoice.due_date, "d/m/Y")
+    }
+
+
+def _joined(*sentences: str) -> str:
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def invoice_detail(request, pk: int):
+    """The invoice, where an accountant corrects it. Every POST ends with a message at the top that says what was
+    saved (or that nothing was) and, for « Enregistrer et valider », whether it is validated or what prevents it."""
     invoice = selectors.invoice_for_user(request.user, pk)
+    # As stored: a bound form writes what was posted onto the instance when it validates.
+    version_before, due_date_before, status_before = invoice.accounting_version, invoice.due_date, invoice.status
     locked = services.invoice_locked_reason(invoice)
     can_edit = request.user.has_perm(EDIT) and not locked
     form = InvoiceForm(request.POST or None, instance=invoice)
@@ -91,7 +137,10 @@ def invoice_detail(request, pk: int):
         if locked:
             messages.error(request, locked)
             return redirect("invoices:detail", pk=invoice.pk)
-        if form.is_valid() and formset.is_valid():
+        if not (form.is_valid() and formset.is_valid()):
+            nothing = _("Rien n'a été enregistré : corrigez les champs signalés.")
+            messages.error(request, _listed(nothing, _form_errors(form, formset)))
+        else:
             try:
                 invoice = services.invoice_update(
                     invoice=invoice, fields=form.accounting_fields(), lines=formset.line_data(), actor=request.user
@@ -99,25 +148,39 @@ def invoice_detail(request, pk: int):
             except services.InvoiceLocked as error:
                 messages.error(request, str(error))
                 return redirect("invoices:detail", pk=invoice.pk)
+            changed = invoice.accounting_version != version_before
+            due_date = _due_date_words(invoice, due_date_before=due_date_before)
+            saved = _joined(_("Facture enregistrée."), due_date) if changed else _("Aucune modification à enregistrer.")
             if "validate" not in request.POST:
-                messages.success(request, _("Facture enregistrée."))
+                problems = invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else []
+                if problems:
+                    still = _joined(saved, _("Elle reste à compléter avant sa validation :"))
+                    messages.warning(request, _listed(still, [problem.message for problem in problems]))
+                else:
+                    (messages.success if changed else messages.info)(request, saved)
+                return redirect("invoices:detail", pk=invoice.pk)
+            if not changed and status_before == invoice.Status.VALIDATED:
+                messages.info(request, _("Aucune modification à enregistrer : la facture est déjà validée."))
                 return redirect("invoices:detail", pk=invoice.pk)
             # The correction is saved whatever happens next: a failed validation loses nothing.
             try:
                 services.invoice_validate(invoice=invoice, actor=request.user)
             except services.InvoiceLocked as error:
-                messages.error(request, str(error))
+                messages.error(request, _joined(saved, str(error)))
                 return redirect("invoices:detail", pk=invoice.pk)
             except services.InvoiceInvalid as invalid:
                 invoice.refresh_from_db()
                 form, formset = _forms_of_saved(invoice)
                 _attach_problems(form, formset, invalid.problems)
-                messages.error(
-                    request,
-                    _("Facture enregistrée. La facture ne peut pas être validée : corrigez les champs signalés."),
-                )
+                not_validated = _joined(saved, _("Elle n'est pas validée :"))
+                messages.error(request, _listed(not_validated, [problem.message for problem in invalid.problems]))
             else:
-                messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
+                validated = (
+                    _("Facture enregistrée et validée : l'écriture est à exporter.")
+                    if changed
+                    else _("Facture validée : l'écriture est à exporter.")
+                )
+                messages.success(request, _joined(validated, due_date))
                 return redirect("invoices:detail", pk=invoice.pk)
     if not can_edit:
         for field in form.fields.values():

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from invoices.forms import DATE_WIDGET, PeriodFilterForm
 from invoices.models import ExportState
 
+from .hints import HINTS
 from .models import SyncItem
 
 STATUS_CHOICES = [
@@ -27,6 +28,13 @@ class VisuelFilterForm(PeriodFilterForm):
     supplier = forms.CharField(required=False, max_length=100, label=_("Fournisseur"))
     date_from = forms.DateField(required=False, label=_("Du"), widget=DATE_WIDGET)
     date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
+    # An open anomaly of this code (the « Tableau de bord » links each code here): Sage's codes, SFD's own, and
+    # REJECTED for a refusal that came without a code.
+    anomaly = forms.ChoiceField(
+        choices=[("", _("Toutes")), *((code, code) for code in sorted({*HINTS, "REJECTED"}))],
+        required=False,
+        label=_("Anomalie"),
+    )
 
     @property
     def kind(self) -> str:
@@ -42,4 +50,5 @@ class VisuelFilterForm(PeriodFilterForm):
             "supplier": data.get("supplier") or "",
             "date_from": data["date_from"].isoformat() if data.get("date_from") else "",
             "date_to": data["date_to"].isoformat() if data.get("date_to") else "",
+            "anomaly": data.get("anomaly") or "",
         }

@@ -115,6 +115,15 @@ def value_at(payload: dict, field: str | None) -> str:
         return ""
 
 
+def code_headline(code: str) -> str:
+    """What an anomaly code means, in a few words: its hint up to « : », without the values it names
+    (« PERIOD_CLOSED » → « La période est clôturée dans Sage FRP 1000 »)."""
+    hint = HINTS.get(code)
+    if hint is None:
+        return ""
+    return re.sub(r"\s*\{\w+\}", "", str(hint).split(" : ")[0]).rstrip(".")
+
+
 def hint_for(code: str, payload: dict, field: str | None) -> str:
     supplier = next((line.get("supplier") for line in payload.get("lines", []) if line.get("supplier")), "")
     values = {

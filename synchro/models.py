@@ -5,7 +5,8 @@
 - ``Anomaly``: one error Sage raised (or the local pre-check raised for it), with a French message and a hint.
   Cleared, never deleted, when the invoice is corrected or integrated: it stays in the history.
 - ``SyncRun`` and ``SyncRunCompany``: one run (an export from the Visuel screen, « Synchroniser maintenant »,
-  or the schedule), per company: referential counts, entries integrated, anomalies, errors.
+  or the schedule), per company: what it did of each kind (referential items, entries, updates), the entries left
+  in anomaly when it ended, errors.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class SyncRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", _("en cours")
         SUCCEEDED = "succeeded", _("réussie")
+        # Every company done, and at least one left entries in anomaly (or to check).
+        ANOMALIES = "anomalies", _("terminée avec anomalies")
+        # Some companies failed (or were busy), others did their part.
         PARTIAL = "partial", _("partielle")
         FAILED = "failed", _("échouée")
 
@@ -63,8 +67,10 @@ class SyncRunCompany(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("en attente")
         RUNNING = "running", _("en cours")
+        # Nothing refused, nothing to check, and no entry of the company left in anomaly.
         SUCCEEDED = "succeeded", _("réussie")
-        PARTIAL = "partial", _("partielle")
+        # Done, but entries were refused or are to check, or some stay in anomaly (of this run or an earlier one).
+        PARTIAL = "partial", _("terminée avec anomalies")
         FAILED = "failed", _("échouée")
         BUSY = "busy", _("déjà en cours")
 
@@ -77,17 +83,28 @@ class SyncRunCompany(models.Model):
     pull_counts = models.JSONField(default=dict, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
+    # What the line did, per kind: entries (*créations*) integrated and refused, updates (the BAP) pushed and
+    # refused; ``pull_counts`` holds the referential's, per kind of item. A simulation counts in ``integrated`` and
+    # ``rejected`` what would pass and what Sage would refuse.
     integrated = models.PositiveIntegerField(default=0)
-    updated = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    update_rejected = models.PositiveIntegerField(default=0)
     unknown = models.PositiveIntegerField(default=0)
+    # How many entries of the company stayed in anomaly when the line ended, whichever run refused them (None: the
+    # line has not ended, or it is a simulation, which changes nothing).
+    open_anomalies = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["company__name"]
         default_permissions = ()
         constraints = [models.UniqueConstraint(fields=["run", "company"], name="one_line_per_company_per_run")]
-        indexes = [models.Index(fields=["status", "queued_at"], name="runcompany_status")]
+        indexes = [
+            models.Index(fields=["status", "queued_at"], name="runcompany_status"),
+            # The last run of each company (« Tableau de bord »).
+            models.Index(fields=["company", "-queued_at"], name="runcompany_company_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.company_id} {self.status}"
@@ -95,6 +112,15 @@ class SyncRunCompany(models.Model):
     @property
     def finished(self) -> bool:
         return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def referential_totals(self) -> dict[str, int]:
+        """Items of the referential created, updated and deactivated, every kind together."""
+        totals = {"created": 0, "updated": 0, "deactivated": 0}
+        for counts in (self.pull_counts or {}).values():
+            for name in totals:
+                totals[name] += int(counts.get(name, 0))
+        return totals
 
 
 class SyncItem(models.Model):

@@ -35,7 +35,14 @@ def run_notify(*, run_id: int) -> int:
         return 0
     troubled = list(
         SyncRunCompany.objects.filter(run_id=run_id)
-        .filter(Q(rejected__gt=0) | Q(unknown__gt=0) | ~Q(error="") | Q(status=SyncRunCompany.Status.FAILED))
+        # What this run refused or could not settle; entries left in anomaly by an earlier run were mailed then.
+        .filter(
+            Q(rejected__gt=0)
+            | Q(update_rejected__gt=0)
+            | Q(unknown__gt=0)
+            | ~Q(error="")
+            | Q(status=SyncRunCompany.Status.FAILED)
+        )
         .select_related("company")
     )
     # Claim the notification, so that a second finisher never sends it twice.

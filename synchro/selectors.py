@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from companies.models import Company
 from companies.selectors import companies_for_user, visible_company_ids
-from invoices.counters import state_count
+from connectors.models import SyncSchedule
+from invoices.counters import state_count, state_counts
 from invoices.models import ExportState, Invoice
 
+from .hints import code_headline
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
 from .services import apply_filters
 
@@ -186,6 +190,126 @@ def run_progress(lines: list[SyncRunCompany]) -> dict:
         "finished": all(line.finished for line in lines),
         "integrated": sum(line.integrated for line in lines),
         "updated": sum(line.updated for line in lines),
-        "rejected": sum(line.rejected for line in lines),
+        "rejected": sum(line.rejected + line.update_rejected for line in lines),
         "unknown": sum(line.unknown for line in lines),
+        "open_anomalies": sum(line.open_anomalies or 0 for line in lines),
     }
+
+
+# --- « Tableau de bord » -----------------------------------------------------------------------------------
+# A constant number of queries whatever the number of invoices: the states of the entries come from the Visuel
+# counter; « à compléter » and « à valider », the accountants' work in hand, are counted on the (company, status)
+# index; the chart reads run lines, the anomalies their open rows.
+
+
+@dataclass
+class CompanyBoard:
+    """One company's line of the dashboard: its invoices per state, and its last run."""
+
+    company: Company | None
+    to_complete: int = 0
+    to_validate: int = 0
+    to_export: int = 0
+    updates_to_export: int = 0
+    rejected: int = 0
+    updates_rejected: int = 0
+    integrated: int = 0
+    last_line: SyncRunCompany | None = None
+
+    COUNTS = (
+        "to_complete", "to_validate", "to_export", "updates_to_export", "rejected", "updates_rejected", "integrated",
+    )  # fmt: skip
+
+    @classmethod
+    def total(cls, boards: list[CompanyBoard]) -> CompanyBoard:
+        return cls(None, **{name: sum(getattr(board, name) for board in boards) for name in cls.COUNTS})
+
+
+# (notion, state) of the counter → the board's count
+_STATE_COUNTS = {
+    ("export", ExportState.TO_EXPORT): "to_export",
+    ("update", ExportState.TO_EXPORT): "updates_to_export",
+    ("export", ExportState.REJECTED): "rejected",
+    ("update", ExportState.REJECTED): "updates_rejected",
+    ("export", ExportState.DONE): "integrated",
+}
+
+
+def dashboard_companies(visible: list[int] | None, *, with_last_runs: bool) -> list[CompanyBoard]:
+    """The active companies among ``visible`` (``visible_company_ids`` of the user: None for every company), by name,
+    each with its invoices per state (and its last run, not a simulation, when ``with_last_runs``)."""
+    companies = Company.objects.filter(active=True).order_by("name")
+    if visible is not None:
+        companies = companies.filter(pk__in=visible)
+    if with_last_runs:
+        last = (
+            SyncRunCompany.objects.filter(company=OuterRef("pk"))
+            .exclude(run__trigger=SyncRun.Trigger.SIMULATION)
+            .order_by("-queued_at", "-pk")
+            .values("pk")[:1]
+        )
+        companies = companies.annotate(last_line_id=Subquery(last))
+    boards = {company.pk: CompanyBoard(company) for company in companies}
+    work = (
+        Invoice.objects.filter(
+            company_id__in=list(boards), status__in=[Invoice.Status.TO_COMPLETE, Invoice.Status.TO_VALIDATE]
+        )
+        .values_list("company_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for company_id, status, n in work:
+        setattr(boards[company_id], status, n)
+    for (company_id, notion, state), n in state_counts(company_ids=list(boards)).items():
+        name = _STATE_COUNTS.get((notion, state))
+        if name:
+            setattr(boards[company_id], name, n)
+    if with_last_runs:
+        line_ids = [board.company.last_line_id for board in boards.values() if board.company.last_line_id]
+        for line in SyncRunCompany.objects.filter(pk__in=line_ids).select_related("run"):
+            boards[line.company_id].last_line = line
+    return list(boards.values())
+
+
+def dashboard_daily_entries(
+    visible: list[int] | None, *, first_day: dt.date, last_day: dt.date
+) -> dict[dt.date, tuple[int, int]]:
+    """Entries integrated and refused per day (Europe/Paris) by the runs of the companies ``visible`` — simulations
+    aside — that ended between ``first_day`` and ``last_day``: {day: (integrated, refused)}."""
+    paris = timezone.get_current_timezone()
+    start = dt.datetime.combine(first_day, dt.time.min, tzinfo=paris)
+    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min, tzinfo=paris)
+    lines = SyncRunCompany.objects.filter(finished_at__gte=start, finished_at__lt=end).exclude(
+        run__trigger=SyncRun.Trigger.SIMULATION
+    )
+    if visible is not None:
+        lines = lines.filter(company_id__in=visible)
+    per_day = (
+        lines.annotate(day=TruncDate("finished_at", tzinfo=paris))
+        .values("day")
+        .annotate(integrated=Sum("integrated"), rejected=Sum("rejected"))
+        .order_by("day")
+    )
+    return {row["day"]: (row["integrated"] or 0, row["rejected"] or 0) for row in per_day}
+
+
+@dataclass(frozen=True)
+class AnomalyCode:
+    code: str
+    entries: int
+    headline: str
+
+
+def dashboard_anomaly_codes(visible: list[int] | None) -> list[AnomalyCode]:
+    """The open anomalies of the companies ``visible`` per code, the most frequent first: how many entries have
+    one."""
+    anomalies = Anomaly.objects.filter(cleared_at__isnull=True, simulated=False)
+    if visible is not None:
+        anomalies = anomalies.filter(company_id__in=visible)
+    codes = anomalies.values("code").annotate(entries=Count("invoice", distinct=True)).order_by("-entries", "code")
+    return [AnomalyCode(row["code"], row["entries"], code_headline(row["code"])) for row in codes]
+
+
+def schedule_state() -> SyncSchedule | None:
+    """The automatic synchronisation's schedule, as it stands (None: never saved)."""
+    return SyncSchedule.objects.order_by("pk").first()

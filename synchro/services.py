@@ -20,7 +20,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,7 +43,7 @@ from connectors.services import schedule_claim
 from core.logging import sync_logger
 from core.services import audit_record, heartbeat_touch
 from invoices.accounting import EntryError, SourceLine
-from invoices.counters import state_counts_compact
+from invoices.counters import state_count, state_counts_compact
 from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine, entry_external_id
 from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_from_facts, facts_from_row
 
@@ -134,6 +134,11 @@ def apply_filters(invoices: QuerySet[Invoice], filters: dict, *, state_field: st
     if filters.get("supplier"):
         text = filters["supplier"]
         invoices = invoices.filter(Q(supplier__code__iexact=text) | Q(supplier__label__icontains=text))
+    if filters.get("anomaly"):
+        open_of_code = Anomaly.objects.filter(
+            invoice=OuterRef("pk"), code=filters["anomaly"], cleared_at__isnull=True, simulated=False
+        )
+        invoices = invoices.filter(Exists(open_of_code))
     return invoices
 
 
@@ -182,10 +187,12 @@ def run_finalize(run_id: int) -> SyncRun | None:
     lines = list(SyncRunCompany.objects.filter(run_id=run_id).values_list("status", flat=True))
     if any(status in (SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING) for status in lines):
         return None
-    ok = {SyncRunCompany.Status.SUCCEEDED}
-    if all(status in ok for status in lines):
+    done = {SyncRunCompany.Status.SUCCEEDED, SyncRunCompany.Status.PARTIAL}
+    if all(status == SyncRunCompany.Status.SUCCEEDED for status in lines):
         status = SyncRun.Status.SUCCEEDED
-    elif any(status in (*ok, SyncRunCompany.Status.PARTIAL) for status in lines):
+    elif all(status in done for status in lines):
+        status = SyncRun.Status.ANOMALIES
+    elif any(status in done for status in lines):
         status = SyncRun.Status.PARTIAL
     else:
         status = SyncRun.Status.FAILED
@@ -239,15 +246,27 @@ def run_company_execute(*, run_company_id: int, token: str | None = None) -> Syn
             status, error = SyncRunCompany.Status.FAILED, failure.message
             log.warning("sync failed: %s", failure.message)
         unknown = SyncItem.objects.filter(company=company, status=SyncItem.Status.UNKNOWN).count()
-        SyncRunCompany.objects.filter(pk=line.pk).update(unknown=unknown)
+        SyncRunCompany.objects.filter(pk=line.pk).update(unknown=unknown, open_anomalies=entries_in_anomaly(company))
         line.refresh_from_db()
-        if status == SyncRunCompany.Status.SUCCEEDED and (line.rejected or line.unknown):
+        # Entries left in anomaly make the line « terminée avec anomalies », even when this run refused none of them
+        # (an automatic run does not send again what Sage refused: it waits for its correction).
+        if status == SyncRunCompany.Status.SUCCEEDED and (
+            line.rejected or line.update_rejected or line.unknown or line.open_anomalies
+        ):
             status = SyncRunCompany.Status.PARTIAL
         SyncRunCompany.objects.filter(pk=line.pk).update(status=status, error=error, finished_at=timezone.now())
         log.info("sync of %s: %s (%s integrated, %s rejected)", company.code, status, line.integrated, line.rejected)
     run_finalize(run.pk)
     line.refresh_from_db()
     return line
+
+
+def entries_in_anomaly(company: Company) -> int:
+    """How many entries and updates of the company stand in anomaly now (the Visuel counter: no count of rows)."""
+    return sum(
+        state_count(field=field, company_ids=[company.pk], state=ExportState.REJECTED)
+        for field in ("export_state", "update_state")
+    )
 
 
 def run_company_busy(*, run_company_id: int, busy: CompanyBusy) -> None:
@@ -654,7 +673,7 @@ class CompanyExporter:
         Anomaly.objects.bulk_create(anomalies)
         InvoiceEvent.objects.bulk_create(events)
         Invoice.objects.filter(pk__in=ids).update(**{state_field: ExportState.REJECTED})
-        self._count(rejected=len(refused))
+        self._count(**{"update_rejected" if state_field == "update_state" else "rejected": len(refused)})
 
     # --- updates (BAP) ---
 

@@ -8,6 +8,8 @@ when present. Without them, the groups that need them are skipped and named at t
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
@@ -43,6 +45,28 @@ def _services_of_the_test(request):
     ):
         if request.node.get_closest_marker(marker):
             require_or_skip(service)
+
+
+def pytest_unconfigure(config):
+    """The run's own var/ and queue go with it (``tests/support/settings.py``): nothing is left for ``make run``."""
+    run_settings = sys.modules.get("tests.support.settings")
+    if run_settings is None:
+        return
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        from kombu import Exchange, Queue
+
+        from config.celery import app
+
+        name = settings.CELERY_TASK_DEFAULT_QUEUE
+        with app.connection_for_write() as connection:
+            # Declared first: a channel deletes only the bindings it knows of.
+            queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(connection.default_channel)
+            queue.declare()
+            queue.delete()
+    if run_settings.CREATED_VAR_DIR:
+        shutil.rmtree(run_settings.CREATED_VAR_DIR, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

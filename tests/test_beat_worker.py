@@ -20,7 +20,7 @@ FAST_TICK = {"SCHEDULER_TICK_SECONDS": "2"}
 
 def test_the_coming_minute_runs_once_even_with_two_beats(start_worker, start_beat, sage, jno, multi):
     coming = (timezone.now().astimezone(PARIS) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
-    schedule_save(frequency="daily", weekday=None, time=coming.time(), enabled=True, actor=None)
+    schedule_save(frequency="daily", weekday=None, time=coming.time(), actor=None)
     start_worker(extra_env=FAST_TICK)
     start_beat(extra_env=FAST_TICK)
     start_beat(extra_env=FAST_TICK)  # an accidental second beat must be harmless

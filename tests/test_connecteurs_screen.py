@@ -101,19 +101,67 @@ def test_tester_la_connexion_answers_in_french(client, admin, connector, sage, s
     assert expected in unescape(response.content.decode())
 
 
-def test_synchronisation_saves_and_shows_the_next_run_in_words(client, admin):
+def test_enregistrer_schedules_the_synchronisation_and_shows_the_next_run_in_words(client, admin):
+    """The manual's steps — CHAQUE SEMAINE, a day, 12:00, « Enregistrer » — and nothing else: the schedule is on."""
     client.force_login(admin)
     with time_machine.travel("2026-11-28 10:00:00+01:00", tick=False):
         response = client.post(
-            reverse("connectors:schedule"),
-            {"frequency": "weekly", "weekday": "0", "time": "12:00", "enabled": "on"},
-            follow=True,
+            reverse("connectors:schedule"), {"frequency": "weekly", "weekday": "0", "time": "12:00"}, follow=True
         )
     html = unescape(response.content.decode())
+    assert "Synchronisation automatique enregistrée et activée." in html
     assert "Prochaine synchronisation : lundi 30 novembre 2026 à 12:00" in html
+    assert 'id="schedule-state" data-enabled="1"' in html and "Désactiver la synchronisation automatique" in html
     schedule = SyncSchedule.objects.get()
     assert (schedule.frequency, schedule.weekday, schedule.time.strftime("%H:%M")) == ("weekly", 0, "12:00")
+    assert schedule.enabled and schedule.next_run_at is not None
     assert AuditEvent.objects.filter(action="schedule.changed", summary__contains="CHAQUE SEMAINE").exists()
+
+
+def test_the_tab_says_plainly_that_the_schedule_is_off(client, admin):
+    client.force_login(admin)
+    html = unescape(client.get(URL, {"onglet": "synchronisation"}).content.decode())
+    assert 'id="schedule-state" data-enabled="0"' in html
+    assert "Synchronisation automatique désactivée" in html and "Aucune synchronisation ne partira d'elle-même." in html
+    assert "Réglage enregistré : CHAQUE JOUR à 12:00" in html and "Activer</button>" in html
+
+
+def test_desactiver_switches_it_off_with_its_own_message_and_audit_line(client, admin):
+    client.force_login(admin)
+    with time_machine.travel("2026-11-28 10:00:00+01:00", tick=False):
+        client.post(reverse("connectors:schedule"), {"frequency": "daily", "time": "07:30"}, follow=True)
+        response = client.post(reverse("connectors:schedule_disable"), follow=True)
+    html = unescape(response.content.decode())
+    assert "Synchronisation automatique désactivée : aucune synchronisation ne partira d'elle-même." in html
+    assert 'id="schedule-state" data-enabled="0"' in html and "Prochaine synchronisation" not in html
+    schedule = SyncSchedule.objects.get()
+    assert (schedule.enabled, schedule.next_run_at, schedule.time.strftime("%H:%M")) == (False, None, "07:30")
+    [event] = AuditEvent.objects.filter(action="schedule.disabled")
+    assert event.actor == admin and "CHAQUE JOUR à 07:30" in event.summary
+    again = unescape(client.post(reverse("connectors:schedule_disable"), follow=True).content.decode())
+    assert "La synchronisation automatique était déjà désactivée." in again
+    assert AuditEvent.objects.filter(action="schedule.disabled").count() == 1
+
+
+def test_activer_switches_it_back_on_at_the_saved_day_and_time(client, admin):
+    client.force_login(admin)
+    with time_machine.travel("2026-11-28 10:00:00+01:00", tick=False):
+        client.post(reverse("connectors:schedule"), {"frequency": "weekly", "weekday": "4", "time": "18:00"})
+        client.post(reverse("connectors:schedule_disable"))
+        response = client.post(reverse("connectors:schedule_enable"), follow=True)
+    html = unescape(response.content.decode())
+    assert "Synchronisation automatique activée. Prochaine synchronisation : vendredi 4 décembre 2026 à 18:00." in html
+    assert SyncSchedule.objects.get().enabled
+    assert AuditEvent.objects.filter(action="schedule.enabled", actor=admin).count() == 1
+
+
+@pytest.mark.parametrize("name", ["connectors:schedule_disable", "connectors:schedule_enable"])
+def test_switching_the_schedule_needs_the_right_and_a_post(client, admin, charlie, name):
+    client.force_login(charlie)
+    assert client.post(reverse(name)).status_code == 403
+    client.force_login(admin)
+    assert client.get(reverse(name)).status_code == 405
+    assert not AuditEvent.objects.filter(action__startswith="schedule.").exists()
 
 
 @pytest.mark.parametrize(
@@ -127,7 +175,7 @@ def test_synchronisation_saves_and_shows_the_next_run_in_words(client, admin):
 )
 def test_a_bad_schedule_is_refused_next_to_its_field_and_nothing_is_saved(client, admin, data, error):
     client.force_login(admin)
-    response = client.post(reverse("connectors:schedule"), data | {"enabled": "on"})
+    response = client.post(reverse("connectors:schedule"), data)
     html = unescape(response.content.decode())
     assert error in html and "n'a pas été enregistrée" in html
     assert not SyncSchedule.objects.filter(enabled=True).exists()

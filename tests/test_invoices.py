@@ -227,7 +227,7 @@ def test_validation_errors_appear_next_to_the_fields(client, accountant, pulled)
         url, _post_form(invoice, total_tva="25.00", total_ttc="125.00", label="Corrigé", validate="1")
     )
     html = unescape(response.content.decode())
-    assert "La facture ne peut pas être validée" in html
+    assert "Facture enregistrée. Elle n'est pas validée :" in html
     invoice.refresh_from_db()
     assert invoice.label == "Corrigé" and invoice.status == Invoice.Status.TO_COMPLETE  # the correction is kept
     assert "Sélectionnez un choix valide" not in html

@@ -36,10 +36,12 @@ def test_an_administrator_schedules_the_synchronisation_and_tests_the_connection
     expect(page.get_by_label("Jour")).to_be_visible()
     page.get_by_label("Jour").select_option(label="lundi")
     page.get_by_label("à", exact=True).fill("12:00")
-    page.get_by_label("Synchronisation automatique activée").check()
+    expect(page.locator("#schedule-state")).to_have_text("Synchronisation automatique désactivée")
+    # The manual's « Enregistrer », and nothing else to tick: saving a frequency and a time is scheduling.
     page.get_by_role("button", name="Enregistrer").click()
 
-    expect(page.locator("#messages")).to_contain_text("Synchronisation enregistrée")
+    expect(page.locator("#messages")).to_contain_text("Synchronisation automatique enregistrée et activée")
+    expect(page.locator("#schedule-state")).to_have_text("Synchronisation automatique activée")
     expect(page.locator("#next-run")).to_contain_text("Prochaine synchronisation : lundi 7 décembre 2026 à 12:00")
     expect(page.locator("#recent-runs")).to_be_visible()
     screenshot(page, "connecteurs-synchronisation")
@@ -47,6 +49,16 @@ def test_an_administrator_schedules_the_synchronisation_and_tests_the_connection
     assert (schedule.frequency, schedule.weekday, schedule.time.strftime("%H:%M"), schedule.enabled) == (
         "weekly", 0, "12:00", True,
     )  # fmt: skip
+
+    page.get_by_role("button", name="Désactiver la synchronisation automatique").click()
+    expect(page.locator("#messages")).to_contain_text("Synchronisation automatique désactivée : aucune")
+    expect(page.locator("#schedule-state")).to_have_text("Synchronisation automatique désactivée")
+    expect(page.locator("#next-run")).to_contain_text("Réglage enregistré : CHAQUE SEMAINE (lundi) à 12:00")
+    screenshot(page, "connecteurs-synchronisation-desactivee")
+    assert not SyncSchedule.objects.get().enabled
+    page.get_by_role("button", name="Activer", exact=True).click()
+    expect(page.locator("#schedule-state")).to_have_text("Synchronisation automatique activée")
+    expect(page.locator("#next-run")).to_contain_text("Prochaine synchronisation : lundi 7 décembre 2026 à 12:00")
 
     page.get_by_role("link", name="CONNEXION", exact=True).click()
     expect(page.locator("body")).not_to_contain_text(sage.api_key)

@@ -11,8 +11,8 @@ from django.core import mail
 
 from connectors.models import SyncSchedule
 from connectors.schedule import describe, next_occurrence
-from connectors.services import schedule_save
-from core.models import Heartbeat
+from connectors.services import schedule_disable, schedule_enable, schedule_save
+from core.models import AuditEvent, Heartbeat
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.services import schedule_tick
 
@@ -67,8 +67,8 @@ def active(connector, jno):
     return jno
 
 
-def _set(frequency="daily", time=dt.time(12), weekday=None, enabled=True):
-    return schedule_save(frequency=frequency, weekday=weekday, time=time, enabled=enabled, actor=None)
+def _set(frequency="daily", time=dt.time(12), weekday=None):
+    return schedule_save(frequency=frequency, weekday=weekday, time=time, actor=None)
 
 
 def test_a_due_slot_starts_one_automatic_run_with_the_pull(active, db):
@@ -111,10 +111,36 @@ def test_nothing_runs_before_its_time_or_when_disabled(active, db):
     with time_machine.travel(paris(2026, 11, 28, 11, 59), tick=False):
         assert schedule_tick() is None
     with time_machine.travel(paris(2026, 11, 28, 11, 59, 30), tick=False):
-        _set(enabled=False)
+        schedule_disable(actor=None)
     with time_machine.travel(paris(2026, 11, 28, 12, 1), tick=False):
         assert schedule_tick() is None
     assert not SyncRun.objects.exists()
+
+
+def test_saving_a_schedule_switches_it_on(active, db):
+    with time_machine.travel(paris(2026, 11, 28, 11, 0), tick=False):
+        schedule = schedule_save(frequency="weekly", weekday=0, time=dt.time(12), actor=None)
+    assert schedule.enabled
+    assert local(SyncSchedule.objects.get().next_run_at)[:2] == ("2026-11-30", "12:00")
+
+
+def test_switched_off_then_on_it_runs_again_at_its_saved_day_and_time(active, db):
+    with time_machine.travel(paris(2026, 11, 28, 11, 0), tick=False):
+        schedule_save(frequency="weekly", weekday=0, time=dt.time(12), actor=None)
+        schedule, changed = schedule_disable(actor=None)
+        assert changed and not schedule.enabled and schedule.next_run_at is None
+        assert schedule_disable(actor=None)[1] is False  # already off: nothing to do, no audit line
+    with time_machine.travel(paris(2026, 11, 30, 12, 0, 20), tick=False):
+        assert schedule_tick() is None
+    with time_machine.travel(paris(2026, 12, 1, 9, 0), tick=False):
+        schedule, changed = schedule_enable(actor=None)
+    assert changed and (schedule.frequency, schedule.weekday, schedule.time) == ("weekly", 0, dt.time(12))
+    assert local(schedule.next_run_at)[:2] == ("2026-12-07", "12:00")
+    with time_machine.travel(paris(2026, 12, 7, 12, 0, 20), tick=False):
+        assert schedule_tick() is not None
+    assert [event.action for event in AuditEvent.objects.order_by("pk")] == [
+        "schedule.changed", "schedule.disabled", "schedule.enabled", "synchro.schedule",
+    ]  # fmt: skip
 
 
 def test_after_downtime_one_catch_up_run_not_several(active, db):
@@ -168,12 +194,16 @@ def test_an_automatic_run_with_anomalies_mails_the_holders_of_the_right(active, 
     charlie.groups.add(Group.objects.get(name="Comptable"))
     give_companies(charlie, multi)  # holds the right, but not for JNO
     run = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.PARTIAL)
-    SyncRunCompany.objects.create(run=run, company=active, status="partial", integrated=4, rejected=2)
+    SyncRunCompany.objects.create(
+        run=run, company=active, status="partial", integrated=4, rejected=2, update_rejected=1, open_anomalies=3
+    )
     from synchro.notifications import run_notify
 
     assert run_notify(run_id=run.pk) == 1
     assert run_notify(run_id=run.pk) == 0  # once
     [message] = mail.outbox
     assert message.to == ["bob@example.com"]
-    assert "4 écriture(s) intégrée(s), 2 anomalie(s)" in message.body
+    assert (
+        "4 écritures intégrées, 2 refusées ; 1 mise à jour refusée ; 3 écritures en anomalie à corriger" in message.body
+    )
     assert "Visuel Synchronisations" in message.body

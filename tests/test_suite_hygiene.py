@@ -69,7 +69,8 @@ def test_the_fast_tests_pass_on_days_that_break_suites(now, tmp_path):
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SFD_REQUIRE_SERVICES"}
     }
-    env |= {"SFD_TEST_NOW": now, "SFD_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
+    # A var/ of its own (tests/support/settings.py), not the one of this run, whose SQLite file it would replace.
+    env |= {"SFD_TEST_NOW": now, "SFD_TEST_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", "-x", "-p", "no:cacheprovider",

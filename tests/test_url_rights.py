@@ -101,6 +101,8 @@ SPECS: dict[str, Spec] = {
         company_scoped=False,
     ),
     "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "connectors:schedule_disable": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "connectors:schedule_enable": Spec(perm="connectors.manage_connectors", methods=("POST",)),
     "synchro:anomaly": Spec(
         perm="synchro.view_synchronisations",
         kwargs=lambda world, which: {"invoice_pk": getattr(world, which)["invoice"].pk},

@@ -147,7 +147,7 @@ def test_progress_then_result_then_the_rows_refresh(client, accountant, pulled, 
     run_company_execute(run_company_id=run.companies.get().pk)
     done = client.get(url)
     assert done["HX-Trigger"] == "run-finished"
-    assert "1 intégrée(s)" in unescape(done.content.decode())
+    assert "1 intégrée" in unescape(done.content.decode())
     rows = client.get(LIST, {"rows": "1"}, HTTP_HX_REQUEST="true").content.decode()
     invoice.refresh_from_db()
     assert invoice.sage_piece_number in rows and 'id="visuel-rows"' in rows
@@ -217,14 +217,17 @@ def test_a_wrong_date_is_refused_in_french_whatever_the_browser_asks(client, acc
 
 
 def test_the_history_lists_runs_of_the_users_companies(client, accountant, pulled, multi):
-    mine = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.PARTIAL)
-    SyncRunCompany.objects.create(run=mine, company=pulled, integrated=3, rejected=1, status="partial")
+    mine = SyncRun.objects.create(trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.ANOMALIES)
+    SyncRunCompany.objects.create(
+        run=mine, company=pulled, integrated=3, rejected=1, status="partial", open_anomalies=1
+    )
     other = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
     SyncRunCompany.objects.create(run=other, company=multi)
     client.force_login(accountant)
     html = unescape(client.get(reverse("synchro:history")).content.decode())
     assert f'data-run="{mine.pk}"' in html and f'data-run="{other.pk}"' not in html
-    assert "Automatique" in html and "Partielle" in html and "3 intégrée(s), 1 anomalie(s)" in html
+    assert "Automatique" in html and "Terminée avec anomalies" in html
+    assert "3 écritures intégrées, 1 refusée · 1 écriture en anomalie à corriger" in html
     assert client.get(reverse("synchro:run", args=[other.pk])).status_code == 404
 
 

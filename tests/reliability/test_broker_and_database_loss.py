@@ -51,7 +51,7 @@ def test_redis_restarted_empty_mid_run_loses_nothing(start_worker, start_beat, s
         company_referential_pull(company=company)
         ids[company.code] = bulk_validated_invoices(company, 250)
     sage.faults({"match": "POST /companies/*/entries", "fault": "latency", "delay": 1.0})
-    schedule_save(frequency="daily", weekday=None, time=dt.time(3), enabled=True, actor=None)
+    schedule_save(frequency="daily", weekday=None, time=dt.time(3), actor=None)
     SyncSchedule.objects.update(next_run_at=timezone.now() - dt.timedelta(seconds=1))
 
     redis = RedisServer(tmp_path).start()
