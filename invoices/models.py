@@ -237,3 +237,59 @@ class InvoiceStateCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company_id} {self.notion} {self.state} {self.n:+d}"
+
+
+class IntakeFile(models.Model):
+    """One file that reached a company's « Répertoire de scan », and what became of it.
+
+    The base of the « Imports » screen: every file a person dropped is here with its outcome and its French reason
+    (the ``.txt`` note beside the file says the same, for whoever looks at the folder). Written in the same
+    transaction as the invoice it creates.
+    """
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", _("facture créée")
+        DUPLICATE = "duplicate", _("déjà reçue")
+        REFUSED = "refused", _("refusée")
+        IGNORED = "ignored", _("ignorée")
+        PENDING = "pending", _("en attente")
+
+    # Where the file landed, and the company of the group it was addressed to when that is another one.
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", verbose_name=_("société"))
+    routed_to = models.ForeignKey(
+        Company, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("adressée à")
+    )
+    # The name as dropped, readable (a name that is not valid UTF-8 has replacement characters), and its raw bytes.
+    name = models.CharField(_("fichier"), max_length=255)
+    name_bytes = models.BinaryField(max_length=255)
+    # Where the file is now, relative to ``SCAN_ROOT``.
+    path = models.CharField(max_length=1000)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(_("reçu le"))
+    outcome = models.CharField(_("résultat"), max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    reason = models.TextField(_("motif"), blank=True)
+    # The invoice it created, or the one it duplicates.
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("facture")
+    )
+    # Null until someone looks at it: the menu badge counts refused files nobody has seen.
+    seen_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["company", "-received_at"], name="intake_file_company_recent"),
+            models.Index(
+                fields=["company"], condition=Q(outcome="refused", seen_at__isnull=True), name="intake_file_unseen"
+            ),
+            models.Index(fields=["sha256"], condition=~Q(sha256=""), name="intake_file_sha256"),
+        ]
+        verbose_name = _("fichier reçu")
+        verbose_name_plural = _("fichiers reçus")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_outcome_display()})"
