@@ -34,6 +34,7 @@ import stat
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -46,8 +47,19 @@ from companies.models import Account, Company, Supplier, TaxCode
 from companies.services import company_scan_directory_conflict, scan_directory_conflict_message
 from core.services import audit_record
 
-from .einvoice import FORMAT_LABELS, MAX_BYTES, EInvoiceError, ParsedInvoice, french_rate, parse_einvoice, too_large
-from .models import IntakeFile, Invoice
+from .accounting import cents, round_to_total
+from .einvoice import (
+    FORMAT_LABELS,
+    KIND_ALLOWANCE,
+    KIND_CHARGE,
+    MAX_BYTES,
+    EInvoiceError,
+    ParsedInvoice,
+    french_rate,
+    parse_einvoice,
+    too_large,
+)
+from .models import IntakeFile, Invoice, InvoiceLine
 from .services import LineData, invoice_create
 
 logger = logging.getLogger(__name__)
@@ -58,7 +70,6 @@ CLAIMED_DIR = "en-cours"
 WORK_DIRS = (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR)
 # A claim older than this was left by a scan that died: its file goes back to the folder.
 STALE_CLAIM_SECONDS = 600
-ACCEPTED_CURRENCY = "EUR"
 NOTE_SUFFIX = ".txt"
 NAME_MAX = 255
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -516,9 +527,56 @@ def _already_in_processed(folder: ScanFolder, size: int, digest: str) -> str | N
 
 
 def _refuse_if_imported(company: Company, digest: str) -> None:
-    previous = Invoice.objects.filter(company=company, source_hash=digest).first()
+    """The same file already made an invoice in the group (whichever company it was addressed to)."""
+    previous = Invoice.objects.filter(company__connector_id=company.connector_id, source_hash=digest).first()
     if previous:
         raise _Refused(already_received(previous, "même fichier"), outcome=Outcome.DUPLICATE, invoice=previous)
+
+
+def _addressee(company: Company, parsed: ParsedInvoice) -> tuple[Company, str]:
+    """The company of the group the invoice is addressed to (its buyer, BT-44…BT-48), and what to say of it.
+
+    SFD knows its companies by SIREN and VAT number: a buyer with either is found among the active companies of
+    the connector's group, or the file is refused naming that buyer. A buyer with neither (no identifier, or only
+    ones SFD cannot compare: a GLN, a foreign registration number) leaves the invoice in the company whose folder
+    received it — the folder is then the only sign of its addressee."""
+    buyer = parsed.buyer
+    if not buyer.identified:
+        return company, ""
+    candidates = []
+    group = Company.objects.filter(connector_id=company.connector_id, active=True).order_by("code", "pk")
+    for other in group:
+        vats = {other.vat_number.upper()} | ({french_vat_number(other.siren)} if other.siren else set())
+        if (buyer.siren and other.siren == buyer.siren) or (buyer.vat and buyer.vat in vats):
+            candidates.append(other)
+    if any(other.pk == company.pk for other in candidates):
+        return company, ""
+    if len(candidates) == 1:
+        target = candidates[0]
+        return (
+            target,
+            f"Adressée à la société {target.code} ({target.name}, {buyer.label}) : facture créée dans {target.code}.",
+        )
+    if candidates:
+        codes = ", ".join(other.code for other in candidates)
+        raise _Refused(
+            f"Adressée à {buyer.label}, qui est l'identifiant de plusieurs sociétés ({codes}) : déposez-la dans le"
+            " répertoire de scan de la bonne société."
+        )
+    raise _Refused(
+        f"Adressée à {buyer.label}, qui n'est aucune société du groupe : refusée. Vérifiez le SIREN des sociétés"
+        " (Administration → Société, « Mettre à jour les sociétés ») ou renvoyez la facture à son destinataire."
+    )
+
+
+def french_vat_number(siren: str) -> str:
+    """The French VAT number of a SIREN: FR, its key (12 + 3 × (SIREN mod 97)) mod 97, the SIREN."""
+    key = (12 + 3 * (int(siren) % 97)) % 97 if siren.isdigit() else 0
+    return f"FR{key:02d}{siren}"
+
+
+def _twin_key(parsed: ParsedInvoice) -> str:
+    return hashlib.sha256(parsed.twin_key.encode()).hexdigest()
 
 
 def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeFile, actor) -> FileReport:
@@ -536,37 +594,47 @@ def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeF
         parsed = parse_einvoice(data, record.name)
     except EInvoiceError as error:
         raise _Refused(str(error)) from None
-    if parsed.currency != ACCEPTED_CURRENCY:
-        raise _Refused(f"Devise {parsed.currency} refusée : seules les factures en {ACCEPTED_CURRENCY} sont acceptées.")
+    target, routing = _addressee(company, parsed)
+    record.routed_to = target if target.pk != company.pk else None
     try:
         with transaction.atomic():
-            invoice = _create(company, folder, claim, parsed, digest, actor)
+            invoice, reasons = _create(target, folder, claim, parsed, digest, actor, routing)
             record.outcome, record.invoice = Outcome.CREATED, invoice
-            record.reason = invoice.incomplete_reason if invoice.status == Invoice.Status.TO_COMPLETE else ""
+            record.reason = "\n".join(reasons)
             record.path = folder.path(claim.where, claim.name)
             record.save()
     except IntegrityError:
-        # The (company, supplier, number) constraint: the same invoice came in through another file meanwhile.
+        # A unique constraint (the twin key, or supplier and number): the same invoice came in through another file
+        # meanwhile.
+        previous = Invoice.objects.filter(company=target, twin_key=_twin_key(parsed)).first()
+        if previous:
+            raise _Refused(
+                already_received(previous, "même facture arrivée par un autre fichier"),
+                outcome=Outcome.DUPLICATE,
+                invoice=previous,
+            ) from None
         raise _Refused(
             f"Déjà reçue : la facture N° {parsed.number} de ce fournisseur est arrivée par un autre fichier.",
             outcome=Outcome.DUPLICATE,
         ) from None
     label = invoice.get_status_display()
     if invoice.status == Invoice.Status.TO_COMPLETE:
-        note = f"Importée, à compléter : facture n° {invoice.number} (id {invoice.pk}).\n{invoice.incomplete_reason}"
+        note = f"Importée, à compléter : facture n° {invoice.number} (id {invoice.pk}).\n{record.reason}"
     else:
-        note = f"Importée : facture n° {invoice.number} (id {invoice.pk}), statut « {label} »."
-    _write_note(folder, claim.where, claim.name, note)
+        note = f"Importée : facture n° {invoice.number} (id {invoice.pk}), statut « {label} ».\n{record.reason}"
+    _write_note(folder, claim.where, claim.name, note.strip())
     logger.info("intake: %s of %s imported as invoice %s (%s)", record.name, company.code, invoice.pk, invoice.status)
     return _report(record)
 
 
-def _create(company: Company, folder: ScanFolder, claim: _Claim, parsed: ParsedInvoice, digest: str, actor) -> Invoice:
-    # Imports of one company are serialised from here to the commit: the checks below hold against another scan
-    # importing the same file or the same invoice under another name at the same moment.
-    Company.objects.select_for_update().only("pk").get(pk=company.pk)
-    _refuse_if_imported(company, digest)
-    supplier, reasons = _supplier(company, parsed)
+def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
+    twin = Invoice.objects.filter(company=company, twin_key=_twin_key(parsed)).first()
+    if twin:
+        raise _Refused(
+            already_received(twin, "même facture (fournisseur, numéro, date et montant)"),
+            outcome=Outcome.DUPLICATE,
+            invoice=twin,
+        )
     if supplier is not None:
         twin = Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number).first()
         if twin:
@@ -575,38 +643,81 @@ def _create(company: Company, folder: ScanFolder, claim: _Claim, parsed: ParsedI
                 outcome=Outcome.DUPLICATE,
                 invoice=twin,
             )
+
+
+def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> Invoice | None:
+    """The invoice a credit note corrects (BT-25), when SFD has it: same company, same supplier (or, while the
+    supplier is unknown, the same seller in the document)."""
+    if not parsed.credit_note or not parsed.preceding:
+        return None
+    candidates = Invoice.objects.filter(
+        company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
+    ).order_by("-invoice_date", "-pk")
+    for candidate in candidates:
+        same_seller = (candidate.einvoice.get("seller") or {}).get("key") == parsed.seller.key
+        if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
+            return candidate
+    return None
+
+
+def _create(
+    company: Company,
+    folder: ScanFolder,
+    claim: _Claim,
+    parsed: ParsedInvoice,
+    digest: str,
+    actor,
+    routing: str,
+) -> tuple[Invoice, list[str]]:
+    """The invoice, in ``company`` (the addressee); what the file's record says of it."""
+    # Imports of one company are serialised from here to the commit: the checks below hold against another scan
+    # importing the same file or the same invoice under another name at the same moment.
+    Company.objects.select_for_update().only("pk").get(pk=company.pk)
+    _refuse_if_imported(company, digest)
+    supplier, reasons = _supplier(company, parsed)
+    _refuse_twins(company, parsed, supplier)
     lines, line_reasons = _lines(company, supplier, parsed)
-    reasons += line_reasons
+    reasons += line_reasons + list(parsed.warnings)
     target = _free_name(folder, PROCESSED_DIR, claim.name)
     os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
     claim.where, claim.name = PROCESSED_DIR, target
     source_file = folder.path(PROCESSED_DIR, target)
+    corrected = _corrected_invoice(company, parsed, supplier)
+    facts = parsed.facts()
+    facts["seller"]["key"] = parsed.seller.key
+    message = f"Facture importée du répertoire de scan ({FORMAT_LABELS[parsed.source_format]}) : {source_file}."
     invoice = invoice_create(
         company=company,
         supplier=supplier,
         number=parsed.number,
         lines=lines,
         actor=actor,
-        event_message=(
-            f"Facture importée du répertoire de scan ({FORMAT_LABELS[parsed.source_format]}) : {source_file}."
-        ),
+        event_message=f"{message} {routing}".strip(),
         kind=Invoice.Kind.CREDIT_NOTE if parsed.credit_note else Invoice.Kind.INVOICE,
         invoice_date=parsed.issue_date,
         due_date=parsed.due_date,
         currency=parsed.currency,
+        exchange_rate=parsed.exchange_rate,
         total_ht=parsed.total_ht,
         total_tva=parsed.total_tva,
         total_ttc=parsed.total_ttc,
+        corrects=corrected,
+        corrected_number=parsed.preceding[0][0][:60] if parsed.credit_note and parsed.preceding else "",
         source_file=source_file,
         source_hash=digest,
         source_format=parsed.source_format,
+        twin_key=_twin_key(parsed),
+        einvoice=facts,
     )
     if reasons:
         # Ours first: they say why the validation's « fournisseur manquant »… happened.
         invoice.status = Invoice.Status.TO_COMPLETE
         invoice.incomplete_reason = "\n".join([*reasons, invoice.incomplete_reason]).strip()
         invoice.save(update_fields=["status", "incomplete_reason"])
-    return invoice
+    said = [routing, *parsed.notes]
+    if invoice.status == Invoice.Status.TO_COMPLETE:
+        said.append(invoice.incomplete_reason)
+    return invoice, [text for text in said if text]
 
 
 def _supplier(company: Company, parsed: ParsedInvoice) -> tuple[Supplier | None, list[str]]:
@@ -643,33 +754,82 @@ def _expense_account(company: Company, supplier: Supplier | None) -> tuple[Accou
     return account, []
 
 
+# The EN 16931 categories whose lines carry no VAT on the invoice, and those whose VAT the buyer self-assesses.
+ZERO_RATE_CATEGORIES = ("Z", "E", "G", "O")
+SELF_ASSESSED_CATEGORIES = ("AE", "K")
+CATEGORY_LABELS = {
+    "S": "taux normal", "Z": "taux zéro", "E": "exonérée", "AE": "autoliquidation", "K": "intracommunautaire",
+    "G": "exportation", "O": "hors champ de la TVA", "L": "Canaries (IGIC)", "M": "Ceuta et Melilla (IPSI)",
+}  # fmt: skip
+
+
+def tax_code_for(category: str, rate: Decimal | None, tax_codes: list[TaxCode]) -> TaxCode | None:
+    """The referential's code for a line of this VAT category and rate: the same category (and rate, for the
+    categories that carry VAT); a self-assessed code for AE and K, whatever its rate (the invoice says 0, the
+    code says what the buyer owes); for a category without VAT and without a code of its own, any code at 0 %
+    that is not self-assessed (exempt first)."""
+    category = category or ("S" if rate else "")
+    if not category:
+        return None
+    same = [code for code in tax_codes if code.category == category]
+    if category in SELF_ASSESSED_CATEGORIES:
+        return next((code for code in same if code.collected_account), None)
+    plain = [code for code in tax_codes if not code.collected_account]
+    if category in ZERO_RATE_CATEGORIES or not rate:
+        found = [code for code in same if not code.collected_account and code.rate == 0]
+        found += sorted(
+            (code for code in plain if code.rate == 0 and code.category in ZERO_RATE_CATEGORIES),
+            key=lambda code: code.category != "E",
+        )
+        return found[0] if found else None
+    return next((code for code in plain if code.category == category and code.rate == rate), None)
+
+
 def _lines(company: Company, supplier: Supplier | None, parsed: ParsedInvoice) -> tuple[list[LineData], list[str]]:
     account, reasons = _expense_account(company, supplier)
-    tax_codes: dict = {}
-    for tax_code in TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by(
-        "code"
-    ):
-        tax_codes.setdefault(tax_code.rate, tax_code)
+    tax_codes = list(
+        TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by("code")
+    )
+    signed = [-line.amount_ht if line.kind == KIND_ALLOWANCE else line.amount_ht for line in parsed.lines]
+    rounded = round_to_total(signed, parsed.total_ht)
     unmatched: dict = {}
     lines = []
-    for index, line in enumerate(parsed.lines, start=1):
-        tax_code = tax_codes.get(line.vat_rate) if line.vat_rate is not None else None
+    for index, (line, amount) in enumerate(zip(parsed.lines, rounded, strict=True), start=1):
+        tax_code = tax_code_for(line.vat_category, line.vat_rate, tax_codes)
         if tax_code is None:
-            unmatched.setdefault(line.vat_rate, []).append(str(index))
+            unmatched.setdefault((line.vat_category, line.vat_rate), []).append(str(index))
+        kind = InvoiceLine.Kind.CHARGE if line.kind == KIND_CHARGE else InvoiceLine.Kind.LINE
+        if amount < 0 or (amount == 0 and line.kind == KIND_ALLOWANCE):
+            kind = InvoiceLine.Kind.ALLOWANCE
         lines.append(
             LineData(
                 label=line.label,
-                amount_ht=line.amount_ht,
+                amount_ht=abs(amount),
                 account_id=account.pk if account else None,
                 tax_code_id=tax_code.pk if tax_code else None,
+                kind=kind,
+                vat_category=line.vat_category,
+                source_amount=line.amount_ht if line.amount_ht != cents(line.amount_ht) else None,
             )
         )
-    for rate, indexes in unmatched.items():
+    for (category, rate), indexes in unmatched.items():
         where = f"ligne {indexes[0]}" if len(indexes) == 1 else f"lignes {', '.join(indexes)}"
-        if rate is None:
+        if category in SELF_ASSESSED_CATEGORIES:
+            reasons.append(
+                f"Aucun code TVA d'autoliquidation actif pour la catégorie {category} ({CATEGORY_LABELS[category]},"
+                f" {where}) : choisissez le code TVA."
+            )
+        elif rate is None and not category:
             reasons.append(f"Taux de TVA absent de la facture ({where}) : choisissez le code TVA.")
-        else:
+        elif category in ("", "S") and rate:
             reasons.append(f"Aucun code TVA actif au taux de {french_rate(rate)} % ({where}) : choisissez le code TVA.")
+        else:
+            label = CATEGORY_LABELS.get(category, category)
+            rate_text = f" au taux de {french_rate(rate)} %" if rate else ""
+            reasons.append(
+                f"Aucun code TVA actif pour la catégorie {category} ({label}){rate_text} ({where}) : choisissez le"
+                " code TVA."
+            )
     return lines, reasons
 
 

@@ -70,10 +70,27 @@ class Invoice(models.Model):
     status = models.CharField(_("statut"), max_length=20, choices=Status.choices, default=Status.TO_COMPLETE)
     incomplete_reason = models.TextField(_("à compléter"), blank=True)
 
+    # Foreign currency: EUR for one unit of ``currency``, given by the invoice (BT-6 and BT-111) or the accountant.
+    exchange_rate = models.DecimalField(
+        _("cours (1 unité = … EUR)"), max_digits=16, decimal_places=6, null=True, blank=True
+    )
+    # An avoir's invoice (BT-25), when SFD has it.
+    corrects = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_notes", db_index=False,
+        verbose_name=_("facture corrigée"),
+    )  # fmt: skip
+    corrected_number = models.CharField(_("n° de la facture corrigée"), max_length=60, blank=True)
+
     # Where it came from, when it came from the « Répertoire de scan ».
     source_file = models.CharField(max_length=500, blank=True)
     source_hash = models.CharField(max_length=64, blank=True)
     source_format = models.CharField(max_length=20, blank=True)
+    # The same invoice whatever file brings it (seller identifier, number, date, total TTC): a hash, unique per
+    # company, so that its twin (its Factur-X PDF, a copy under another name) is never imported twice.
+    twin_key = models.CharField(max_length=64, blank=True)
+    # What the electronic invoice said beyond the columns above: identifiers of both parties, every payment term,
+    # the VAT breakdown, what was prepaid, notes (``ParsedInvoice.facts``).
+    einvoice = models.JSONField(default=dict, blank=True)
 
     # BAP: given or withdrawn by a user with the right; after integration each change is an update to push.
     bap = models.BooleanField(_("bon à payer"), default=False)
@@ -112,6 +129,7 @@ class Invoice(models.Model):
                 condition=Q(supplier__isnull=False),
                 name="invoice_number_per_supplier",
             ),
+            models.UniqueConstraint(fields=["company", "twin_key"], condition=~Q(twin_key=""), name="invoice_twin_key"),
         ]
         indexes = [
             models.Index(fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"),
@@ -159,10 +177,21 @@ def bap_update_id(invoice_id: int, version: int) -> str:
 
 
 class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        LINE = "line", _("Ligne")
+        CHARGE = "charge", _("Frais")
+        # Reduces the expense: its amount is booked on the other side (a discount of the document, a returned item).
+        ALLOWANCE = "allowance", _("Remise")
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=1)
+    kind = models.CharField(_("nature"), max_length=10, choices=Kind.choices, default=Kind.LINE)
     label = models.CharField(_("libellé"), max_length=200)
     amount_ht = models.DecimalField(_("montant HT"), max_digits=14, decimal_places=2, default=ZERO)
+    # As the electronic invoice wrote it, when it has more than two decimals (``amount_ht`` is its rounding).
+    source_amount = models.DecimalField(max_digits=24, decimal_places=10, null=True, blank=True)
+    # The VAT category of the document (EN 16931 BT-151: S, Z, E, AE, K, G, O, L, M), kept as read.
+    vat_category = models.CharField(_("catégorie de TVA"), max_length=2, blank=True)
     account = models.ForeignKey(
         LedgerAccount,
         on_delete=models.PROTECT,
