@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('companies', '0001_initial'),
+        ("companies", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='company',
-            name='vat_number',
-            field=models.CharField(blank=True, max_length=20, verbose_name='n° de TVA'),
+            model_name="company",
+            name="vat_number",
+            field=models.CharField(blank=True, max_length=20, verbose_name="n° de TVA"),
         ),
         migrations.AddField(
-            model_name='taxcode',
-            name='collected_account',
+            model_name="taxcode",
+            name="collected_account",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AddField(
-            model_name='taxcode',
-            name='vat_category',
+            model_name="taxcode",
+            name="vat_category",
             field=models.CharField(blank=True, max_length=2),
         ),
     ]
