@@ -646,9 +646,9 @@ def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | 
 
 
 def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> Invoice | None:
-    """The invoice a credit note corrects (BT-25), when SFD has it: same company, same supplier (or, while the
-    supplier is unknown, the same seller in the document)."""
-    if not parsed.credit_note or not parsed.preceding:
+    """The invoice a credit note or a corrective invoice corrects (BT-25), when SFD has it: same company, same
+    supplier (or, while the supplier is unknown, the same seller in the document)."""
+    if not parsed.preceding:
         return None
     candidates = Invoice.objects.filter(
         company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
@@ -702,7 +702,7 @@ def _create(
         total_tva=parsed.total_tva,
         total_ttc=parsed.total_ttc,
         corrects=corrected,
-        corrected_number=parsed.preceding[0][0][:60] if parsed.credit_note and parsed.preceding else "",
+        corrected_number=parsed.preceding[0][0][:60] if parsed.preceding else "",
         source_file=source_file,
         source_hash=digest,
         source_format=parsed.source_format,
