@@ -26,7 +26,8 @@ Rounding rules, everything in ``Decimal``:
   amount (the first tax code on a tie). Self-assessed VAT is not on the invoice: it is computed, never adjusted;
 - foreign currency: each line is converted at the invoice's rate (EUR for one unit) and rounded half-up to the
   cent; the supplier's line is the balance of the others, so it absorbs the conversion's rounding (at most half a
-  cent per other line). Each line keeps its amount in the invoice's currency.
+  cent per other line). Each line keeps its amount in the invoice's currency; one whose conversion is 0,00 € is not
+  written.
 The supplier line is total HT + stated VAT. So the entry always balances to the cent and matches the invoice's
 totals.
 """
@@ -315,6 +316,8 @@ def compute_entry(
             return None
         debit = (expense_side != credit_note) == (amount > 0)
         converted = cents(abs(amount) * rate) if foreign else abs(amount)
+        if not converted:  # a few units of a currency worth less than half a cent: nothing to book in euros
+            return None
         sides = {"debit": converted, "credit": ZERO} if debit else {"debit": ZERO, "credit": converted}
         currency_amount = abs(amount) if foreign else None
         analytic = (AnalyticPart(section[0], section[1], converted),) if section else ()

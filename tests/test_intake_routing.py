@@ -4,6 +4,7 @@ seller is recognised only by what truly identifies it (issue 14 §3, §4, §5)."
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from companies.models import Company, Supplier
 from invoices.intake import ERRORS_DIR, PROCESSED_DIR, Outcome, french_vat_number, intake_company
@@ -173,3 +174,19 @@ def test_a_credit_note_issued_while_its_invoice_is_in_sfd_is_linked_to_it(jno_re
     credit = Invoice.objects.get(number="AV-7")
     assert (credit.kind, credit.corrects, credit.corrected_number) == (Invoice.Kind.CREDIT_NOTE, original, "FA-100")
     assert list(original.credit_notes.all()) == [credit]
+
+
+def test_line_amounts_with_more_decimals_are_kept_and_booked_to_the_total(jno_ready):
+    data = an_invoice(
+        jno_ready, lines=[("A", "33.3333", "20.00"), ("B", "33.3333", "20.00"), ("C", "33.3334", "20.00")]
+    )
+    data |= {"BT-106": "100.00", "BT-109": "100.00", "BT-110": "20.00", "BT-112": "120.00", "BT-115": "120.00"}
+    data["BG-23"][0] |= {"BT-116": "100.00", "BT-117": "20.00"}
+    drop(jno_ready, "decimales.xml", cii_xml(data))
+    intake_company(company=jno_ready)
+    invoice = Invoice.objects.get()
+    assert list(invoice.lines.values_list("source_amount", "amount_ht")) == [
+        (Decimal("33.3333"), Decimal("33.33")), (Decimal("33.3333"), Decimal("33.33")),
+        (Decimal("33.3334"), Decimal("33.34")),
+    ]  # fmt: skip
+    assert invoice.status == Invoice.Status.TO_VALIDATE, invoice.incomplete_reason
