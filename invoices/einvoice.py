@@ -191,8 +191,11 @@ class ParsedInvoice:
 
     @property
     def twin_key(self) -> str:
-        """The same invoice, whatever file brings it: its seller, number, date and total (issue 14 §4)."""
-        return f"{self.seller.key}|{self.number}|{self.issue_date.isoformat()}|{self.total_ttc}"
+        """The same invoice, whatever file brings it: its seller, number, date and total (issue 14 §4) — and whether
+        it is an invoice or a credit note (a seller may number an avoir like the invoice it cancels)."""
+        total = self.total_ttc.quantize(Decimal("0.01"))  # « 4675 » in one file is « 4675.00 » in its twin
+        kind = "AV" if self.credit_note else "FA"
+        return f"{self.seller.key}|{kind}|{self.number}|{self.issue_date.isoformat()}|{total}"
 
     def facts(self) -> dict:
         """What the invoice keeps of its document, as JSON: identifiers, every payment term, the VAT breakdown…"""

@@ -628,7 +628,13 @@ def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeF
 
 
 def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
-    twin = Invoice.objects.filter(company=company, twin_key=_twin_key(parsed)).first()
+    # A seller numbers its invoices once for all its customers: the same invoice in any company of the group is
+    # this one (a twin that names its buyer differently, or not at all, may have been routed elsewhere).
+    twin = (
+        Invoice.objects.filter(company__connector_id=company.connector_id, twin_key=_twin_key(parsed))
+        .order_by("pk")
+        .first()
+    )
     if twin:
         raise _Refused(
             already_received(twin, "même facture (fournisseur, numéro, date et montant)"),
