@@ -660,7 +660,7 @@ def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Suppli
         company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
     ).order_by("-invoice_date", "-pk")
     for candidate in candidates:
-        same_seller = (candidate.einvoice.get("seller") or {}).get("key") == parsed.seller.key
+        same_seller = ((candidate.einvoice or {}).get("seller") or {}).get("key") == parsed.seller.key
         if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
             return candidate
     return None

@@ -79,7 +79,9 @@ class Invoice(models.Model):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_notes", db_index=False,
         verbose_name=_("facture corrigée"),
     )  # fmt: skip
-    corrected_number = models.CharField(_("n° de la facture corrigée"), max_length=60, blank=True)
+    corrected_number = models.CharField(
+        _("n° de la facture corrigée"), max_length=60, blank=True, default="", db_default=""
+    )
 
     # Where it came from, when it came from the « Répertoire de scan ».
     source_file = models.CharField(max_length=500, blank=True)
@@ -87,10 +89,10 @@ class Invoice(models.Model):
     source_format = models.CharField(max_length=20, blank=True)
     # The same invoice whatever file brings it (seller identifier, number, date, total TTC): a hash, unique per
     # company, so that its twin (its Factur-X PDF, a copy under another name) is never imported twice.
-    twin_key = models.CharField(max_length=64, blank=True)
+    twin_key = models.CharField(max_length=64, blank=True, default="", db_default="")
     # What the electronic invoice said beyond the columns above: identifiers of both parties, every payment term,
-    # the VAT breakdown, what was prepaid, notes (``ParsedInvoice.facts``).
-    einvoice = models.JSONField(default=dict, blank=True)
+    # the VAT breakdown, what was prepaid, notes (``ParsedInvoice.facts``); null for an invoice typed in SFD.
+    einvoice = models.JSONField(null=True, blank=True)
 
     # BAP: given or withdrawn by a user with the right; after integration each change is an update to push.
     bap = models.BooleanField(_("bon à payer"), default=False)
@@ -185,13 +187,13 @@ class InvoiceLine(models.Model):
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=1)
-    kind = models.CharField(_("nature"), max_length=10, choices=Kind.choices, default=Kind.LINE)
+    kind = models.CharField(_("nature"), max_length=10, choices=Kind.choices, default=Kind.LINE, db_default=Kind.LINE)
     label = models.CharField(_("libellé"), max_length=200)
     amount_ht = models.DecimalField(_("montant HT"), max_digits=14, decimal_places=2, default=ZERO)
     # As the electronic invoice wrote it, when it has more than two decimals (``amount_ht`` is its rounding).
     source_amount = models.DecimalField(max_digits=24, decimal_places=10, null=True, blank=True)
     # The VAT category of the document (EN 16931 BT-151: S, Z, E, AE, K, G, O, L, M), kept as read.
-    vat_category = models.CharField(_("catégorie de TVA"), max_length=2, blank=True)
+    vat_category = models.CharField(_("catégorie de TVA"), max_length=2, blank=True, default="", db_default="")
     account = models.ForeignKey(
         LedgerAccount,
         on_delete=models.PROTECT,
