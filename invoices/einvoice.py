@@ -541,7 +541,7 @@ def _kind_and_amount(amount: Decimal, *, reduces: bool) -> tuple[str, Decimal]:
     return (KIND_ALLOWANCE if reduces else KIND_LINE), amount
 
 
-def _lines(doc: Document, sign: int, profile: str) -> list[ParsedLine]:
+def _lines(doc: Document, sign: int) -> list[ParsedLine]:
     lines = []
     for index, line in enumerate(doc.counted_lines, start=1):
         kind, amount = _kind_and_amount(sign * (line.amount or Decimal(0)), reduces=False)
@@ -606,7 +606,7 @@ def _invoice(source_format: str, doc: Document, profile: str, notes: list[str]) 
     # An invoice is positive: a negative one is a credit note, and a negative credit note an invoice.
     sign = -1 if (total_ttc or total_ht) < 0 else 1
     credit_note = (type_code in en16931.CREDIT_NOTE_CODES) != (sign < 0)
-    lines = _lines(doc, sign, profile)
+    lines = _lines(doc, sign)
     warnings = [
         f"{b} Vérifiez la ligne sur la facture, puis enregistrez-la." for b in breaches if b.rule.startswith("PEPPOL")
     ]
