@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import Company
+from .services import company_scan_directory_conflict, scan_directory_conflict_message
 
 _SAFE_DIRECTORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
 
@@ -27,6 +28,10 @@ class CompanySettingsForm(forms.ModelForm):
             raise forms.ValidationError(
                 _("Nom de dossier invalide : lettres, chiffres, espaces, « _ », « - » et « . » seulement.")
             )
+        if value:
+            other = company_scan_directory_conflict(scan_directory=value, exclude_pk=self.instance.pk)
+            if other is not None:
+                raise forms.ValidationError(scan_directory_conflict_message(other, value))
         return value
 
     def clean_purchase_journal_code(self) -> str:

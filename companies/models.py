@@ -28,6 +28,8 @@ class Company(models.Model):
     code = models.CharField(_("code de la société"), max_length=40)
     name = models.CharField(_("société"), max_length=200)
     siren = models.CharField(max_length=9, blank=True)
+    # Given by Sage for a company outside France; a French company's is derived from its SIREN (``vat_numbers``).
+    vat_number = models.CharField(_("n° de TVA"), max_length=20, blank=True)
     currency = models.CharField(max_length=3, default="EUR")
     closed_until = models.DateField(_("période clôturée jusqu'au"), null=True, blank=True)
     analytic_required = models.BooleanField(_("analytique obligatoire"), default=False)
@@ -171,13 +173,24 @@ class Journal(ReferentialItem):
 
 
 class TaxCode(ReferentialItem):
+    """A VAT code of Sage. ``vat_category`` is the EN 16931 category it books (S standard, Z zero rate, E exempt, AE
+    reverse charge, K intra-EU acquisition, G export, O outside the scope, L/M Canaries, Ceuta and Melilla; blank:
+    S when the rate is positive, E otherwise). A code with a ``collected_account`` is self-assessed (autoliquidation):
+    its VAT is booked both as deductible and as due, so that the supplier's line stays the invoice's total."""
+
     rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     deductible_account = models.CharField(max_length=40, blank=True)
-    SAGE_FIELDS = (*ReferentialItem.SAGE_FIELDS, "rate", "deductible_account")
+    collected_account = models.CharField(max_length=40, blank=True)
+    vat_category = models.CharField(max_length=2, blank=True)
+    SAGE_FIELDS = (*ReferentialItem.SAGE_FIELDS, "rate", "deductible_account", "collected_account", "vat_category")
 
     class Meta(ReferentialItem.Meta):
         constraints = _unique("taxcode")
         verbose_name = _("code TVA")
+
+    @property
+    def category(self) -> str:
+        return self.vat_category or ("S" if self.rate > 0 else "E")
 
 
 class AnalyticSection(ReferentialItem):

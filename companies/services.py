@@ -6,9 +6,11 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import transaction
@@ -254,6 +256,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
         Company.objects.filter(pk=company.pk).update(
             name=info["name"] or company.name,
             siren=info["siren"],
+            vat_number=info["vat_number"],
             currency=info["currency"],
             closed_until=info["closed_until"],
             analytic_required=info["analytic_required"],
@@ -291,6 +294,7 @@ def companies_discover(*, connector: Connector, actor) -> list[Company]:
             code=item["code"],
             name=item["name"],
             siren=item["siren"],
+            vat_number=item["vat_number"],
             currency=item["currency"],
             closed_until=item["closed_until"],
             analytic_required=item["analytic_required"],
@@ -308,7 +312,47 @@ def companies_discover(*, connector: Connector, actor) -> list[Company]:
     return created
 
 
+class ScanDirectoryConflict(ValueError):
+    """The scan directory is another company's, or inside or above it; the message (French) names that company."""
+
+
+def scan_directory_key(directory: str) -> tuple[str, ...]:
+    """The folder as the file system may see it: its parts, compared without case (SMB and macOS shares ignore it)
+    and in one Unicode form (« é » typed two ways is one folder)."""
+    return tuple(
+        unicodedata.normalize("NFC", part).casefold() for part in PurePosixPath(directory.strip()).parts if part
+    )
+
+
+def company_scan_directory_conflict(*, scan_directory: str, exclude_pk: int | None = None) -> Company | None:
+    """The company whose scan directory is ``scan_directory``, or inside or above it: each folder is one company's,
+    so that no company reads another's files (issue 13 §2)."""
+    key = scan_directory_key(scan_directory)
+    if not key:
+        return None
+    others = Company.objects.exclude(scan_directory="").exclude(pk=exclude_pk).order_by("code", "pk")
+    for other in others.only("pk", "code", "name", "scan_directory"):
+        other_key = scan_directory_key(other.scan_directory)
+        if other_key and (key[: len(other_key)] == other_key or other_key[: len(key)] == key):
+            return other
+    return None
+
+
+def scan_directory_conflict_message(other: Company, scan_directory: str) -> str:
+    return _(
+        "Le répertoire de scan « %(directory)s » est déjà celui de la société %(code)s (%(other)s), ou l'un est"
+        " dans l'autre : chaque société a son propre dossier."
+    ) % {"directory": scan_directory, "code": other.code, "other": other.scan_directory}
+
+
+@transaction.atomic
 def company_settings_update(*, company: Company, scan_directory: str, purchase_journal_code: str, actor) -> Company:
+    if scan_directory:
+        # Two administrators saving the same folder at the same moment: the rows are locked, the second one sees it.
+        list(Company.objects.select_for_update().exclude(scan_directory="").values_list("pk", flat=True))
+        other = company_scan_directory_conflict(scan_directory=scan_directory, exclude_pk=company.pk)
+        if other is not None:
+            raise ScanDirectoryConflict(scan_directory_conflict_message(other, scan_directory))
     before = {
         "scan_directory": company.scan_directory,
         "purchase_journal_code": company.purchase_journal_code,

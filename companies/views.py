@@ -88,14 +88,18 @@ def company_detail(request, pk: int):
     company = selectors.company_for_user(request.user, pk)
     form = CompanySettingsForm(request.POST or None, instance=company)
     if request.method == "POST" and form.is_valid():
-        services.company_settings_update(
-            company=company,
-            scan_directory=form.cleaned_data["scan_directory"],
-            purchase_journal_code=form.cleaned_data["purchase_journal_code"],
-            actor=request.user,
-        )
-        messages.success(request, _("Paramètres de la société enregistrés."))
-        return redirect("companies:detail", pk=company.pk)
+        try:
+            services.company_settings_update(
+                company=company,
+                scan_directory=form.cleaned_data["scan_directory"],
+                purchase_journal_code=form.cleaned_data["purchase_journal_code"],
+                actor=request.user,
+            )
+        except services.ScanDirectoryConflict as conflict:
+            form.add_error("scan_directory", str(conflict))
+        else:
+            messages.success(request, _("Paramètres de la société enregistrés."))
+            return redirect("companies:detail", pk=company.pk)
     context = {
         "company": company,
         "form": form,

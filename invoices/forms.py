@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django import forms
@@ -13,6 +14,7 @@ from .models import Invoice, InvoiceLine
 from .services import LineData
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class PeriodFilterForm(forms.Form):
@@ -64,12 +66,13 @@ class InvoiceForm(forms.ModelForm):
     class Meta:
         model = Invoice
         fields = [
-            "supplier", "kind", "number", "invoice_date", "due_date", "currency",
+            "supplier", "kind", "number", "invoice_date", "due_date", "currency", "exchange_rate",
             "total_ht", "total_tva", "total_ttc", "label", "payment_mode",
         ]  # fmt: skip
         widgets = {"invoice_date": DATE_WIDGET, "due_date": DATE_WIDGET}
         help_texts = {
             "label": _("Vide : « Fact. numéro fournisseur » ; 60 caractères au plus dans Sage FRP 1000."),
+            "exchange_rate": _("Facture dans une autre devise que l'euro : combien d'euros vaut une unité."),
         }
 
     # What the due date does when the invoice date changes, by where it came from.
@@ -107,15 +110,22 @@ class InvoiceForm(forms.ModelForm):
         self.fields["due_date"].help_text = self.DUE_DATE_HELP.get(
             self.instance.due_date_source, self.DUE_DATE_HELP[Invoice.DueDateSource.TERMS]
         )
+        self.fields["exchange_rate"].widget.attrs["step"] = "0.000001"
         bootstrap(self)
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
-        if currency != "EUR":
+        if not _CURRENCY.match(currency):
             raise forms.ValidationError(
-                _("Devise %(c)s refusée : seules les factures en EUR sont acceptées.") % {"c": currency}
+                _("Devise %(c)s invalide : un code ISO 4217 de trois lettres (EUR, USD, CHF…).") % {"c": currency}
             )
         return currency
+
+    def clean_exchange_rate(self) -> Decimal | None:
+        rate = self.cleaned_data.get("exchange_rate")
+        if rate is not None and rate <= 0:
+            raise forms.ValidationError(_("Le cours doit être positif."))
+        return rate
 
     def clean(self):
         data = super().clean()
@@ -127,6 +137,9 @@ class InvoiceForm(forms.ModelForm):
         )
         if invoice_date and due_date and due_date < invoice_date and not follows_the_date:
             self.add_error("due_date", _("L'échéance précède la date de facture."))
+        if data.get("currency") == "EUR":
+            # An invoice in euros has no rate: one left from a former currency would be meaningless.
+            data["exchange_rate"] = None
         return data
 
     def accounting_fields(self) -> dict:
@@ -140,7 +153,7 @@ class InvoiceForm(forms.ModelForm):
 class LineForm(forms.ModelForm):
     class Meta:
         model = InvoiceLine
-        fields = ["label", "amount_ht", "account", "tax_code", "analytic_section"]
+        fields = ["kind", "label", "amount_ht", "account", "tax_code", "analytic_section"]
 
     def __init__(self, *args, company, **kwargs):
         super().__init__(*args, **kwargs)
@@ -156,12 +169,19 @@ class LineForm(forms.ModelForm):
         )
         self.fields["analytic_section"].label_from_instance = lambda s: f"{s.axis}/{s.code} – {s.label}"
         self.fields["amount_ht"].widget.attrs["step"] = "0.01"
+        # A line without nature is an ordinary line (and a form posted before the nature existed stays valid).
+        self.fields["kind"].required = False
         bootstrap(self)
 
     def clean_amount_ht(self) -> Decimal:
         amount = self.cleaned_data["amount_ht"]
-        if amount is not None and amount <= 0:
-            raise forms.ValidationError(_("Le montant HT doit être positif (un avoir se saisit en positif)."))
+        if amount is not None and amount < 0:
+            raise forms.ValidationError(
+                _(
+                    "Le montant HT ne peut pas être négatif : une remise se saisit en nature « Remise »,"
+                    " un avoir en positif."
+                )
+            )
         return amount
 
 
@@ -197,6 +217,8 @@ class BaseLineFormSet(BaseInlineFormSet):
             data = form.cleaned_data
             if not data or data.get("DELETE"):
                 continue
+            # What the electronic invoice said of the line stays with it while its amount does.
+            kept = form.instance
             lines.append(
                 LineData(
                     label=data["label"],
@@ -204,6 +226,9 @@ class BaseLineFormSet(BaseInlineFormSet):
                     account_id=data["account"].pk if data.get("account") else None,
                     tax_code_id=data["tax_code"].pk if data.get("tax_code") else None,
                     analytic_section_id=data["analytic_section"].pk if data.get("analytic_section") else None,
+                    kind=data.get("kind") or InvoiceLine.Kind.LINE,
+                    vat_category=kept.vat_category,
+                    source_amount=kept.source_amount if kept.amount_ht == data["amount_ht"] else None,
                 )
             )
         return lines

@@ -3,35 +3,63 @@
 Each company with a scan directory reads ``settings.SCAN_ROOT / company.scan_directory``. A file there is:
 - left alone while it may still be written (modified less than ``SCAN_SETTLE_SECONDS`` ago, or its size or
   date changed between the listing and the claim): the next scan takes it;
-- claimed by an atomic ``os.rename`` into ``en-cours/``: of two scans running at once, only one gets it;
+- claimed by an atomic rename into ``en-cours/``: of two scans running at once, only one gets it;
 - imported (one transaction per file) and moved to ``traités/``, or refused and moved to ``erreurs/``, with a
   ``<name>.txt`` beside it saying why, in French. A bad file never stops the others.
-A file is imported once: its sha256 is kept on the invoice, and a file already imported (or already sitting
-in ``traités/``) is refused as « déjà importé ». What cannot be matched (supplier, account, tax code) leaves
-the invoice *à compléter* with the reason; what is wrong with the document itself (unreadable, hostile, not
-in EUR, amounts that do not add up, duplicate invoice) refuses the file.
+Every file a person dropped is recorded (``IntakeFile``): created, already received, refused, ignored or pending,
+with its reason. Hidden files (a name starting with « . »: what operating systems, synchronisation tools and
+scanners write for themselves while they work) are recorded as ignored and left where they are; nothing else is
+ever left in the folder silently.
+
+The folders are never trusted to be what they were when checked: the company's folder and its work folders are
+opened without following a symbolic link (``O_NOFOLLOW``) and every later move, read or write goes through those
+descriptors (``dir_fd``), so a folder swapped for a link between the check and the use is not followed out of
+``SCAN_ROOT``. A file that is a link is refused (moved to ``erreurs/`` as a link, never read through), and a file
+swapped for a link after its claim cannot be opened (``O_NOFOLLOW`` again). A company whose folder is another's, or
+inside or above another's, is not read at all (an old setting cannot steal another company's files).
+
+A file is imported once: its sha256 is kept, and a file already imported (or already sitting in ``traités/``) is
+« déjà reçue ». What cannot be matched (supplier, account, tax code) leaves the invoice *à compléter* with the
+reason; what is wrong with the document itself (unreadable, hostile, amounts that do not add up) refuses the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from decimal import Decimal
+from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from companies.models import Account, Company, Supplier, TaxCode
+from companies.services import company_scan_directory_conflict, scan_directory_conflict_message
+from core.services import audit_record
 
-from .einvoice import FORMAT_LABELS, MAX_BYTES, EInvoiceError, ParsedInvoice, french_rate, parse_einvoice, too_large
-from .models import Invoice
+from .accounting import cents, round_to_total
+from .einvoice import (
+    FORMAT_LABELS,
+    KIND_ALLOWANCE,
+    KIND_CHARGE,
+    MAX_BYTES,
+    EInvoiceError,
+    ParsedInvoice,
+    french_rate,
+    parse_einvoice,
+    too_large,
+)
+from .models import IntakeFile, Invoice, InvoiceLine
 from .services import LineData, invoice_create
 
 logger = logging.getLogger(__name__)
@@ -39,18 +67,26 @@ logger = logging.getLogger(__name__)
 PROCESSED_DIR = "traités"
 ERRORS_DIR = "erreurs"
 CLAIMED_DIR = "en-cours"
+WORK_DIRS = (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR)
 # A claim older than this was left by a scan that died: its file goes back to the folder.
 STALE_CLAIM_SECONDS = 600
-ACCEPTED_CURRENCY = "EUR"
 NOTE_SUFFIX = ".txt"
 NAME_MAX = 255
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_NOTE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
+Outcome = IntakeFile.Outcome
 
-class Outcome(models.TextChoices):
-    IMPORTED = "imported", _("importée")
-    TO_COMPLETE = "to_complete", _("à compléter")
-    REFUSED = "refused", _("refusée")
-    PENDING = "pending", _("ignorée pour l'instant")
+HIDDEN_REASON = (
+    "Fichier caché (nom commençant par « . ») : fichier de travail d'un système, d'une synchronisation ou d'un"
+    " scanner, laissé en place et non importé. Renommez-le sans le point s'il s'agit d'une facture."
+)
+LINK_REASON = (
+    "Lien symbolique refusé : SFD ne suit jamais un lien, qui pourrait désigner un fichier hors du répertoire de"
+    " scan. Déposez le fichier lui-même."
+)
+NOT_A_FILE_REASON = "Ce n'est pas un fichier ordinaire (tube, périphérique…) : refusé."
 
 
 @dataclass
@@ -59,6 +95,7 @@ class FileReport:
     outcome: str
     reason: str = ""
     invoice_id: int | None = None
+    intake_file_id: int | None = None
 
     @property
     def outcome_label(self) -> str:
@@ -70,7 +107,7 @@ class IntakeReport:
     company_code: str
     directory: str
     files: list[FileReport] = field(default_factory=list)
-    # Why the folder could not be read at all (no scan directory, outside SCAN_ROOT…).
+    # Why the folder could not be read at all (no scan directory, outside SCAN_ROOT, shared, a link…).
     error: str = ""
 
     def count(self, outcome: str) -> int:
@@ -81,16 +118,101 @@ class IntakeReport:
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str):
+    """The file is not imported; ``outcome`` is *refusée* or *déjà reçue* (then ``invoice`` is the first one)."""
+
+    def __init__(self, reason: str, *, outcome: str = Outcome.REFUSED, invoice: Invoice | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.outcome = outcome
+        self.invoice = invoice
 
 
-@dataclass
-class _Claim:
-    """Where the claimed file is now: it moves, and whatever fails must move it on from there."""
+class FolderError(Exception):
+    """The company's scan folder cannot be read safely; the message (French) says why."""
 
-    path: Path
+
+class IntakeRetryError(Exception):
+    """The file cannot be imported again (not refused, gone from ``erreurs/``…); the message is French."""
+
+
+def readable_name(name: str) -> str:
+    """The name as text that any database and any note can hold: bytes that are not UTF-8 (a name written by a
+    Windows scanner in Latin-1…) become replacement characters; the raw bytes are kept apart."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
+class ScanFolder:
+    """A company's scan folder and its work folders, each opened once without following a link.
+
+    Every operation goes through these descriptors: a folder swapped for a link after it was opened is never
+    followed, the descriptor still designates the folder that was checked."""
+
+    def __init__(self, relative: str, descriptors: dict[str, int]):
+        self.relative = relative
+        self._descriptors = descriptors
+
+    def fd(self, where: str = "") -> int:
+        return self._descriptors[where]
+
+    def path(self, where: str, name: str) -> str:
+        """Where a file is, relative to ``SCAN_ROOT`` (the text the database keeps)."""
+        return PurePosixPath(self.relative, where, name).as_posix()
+
+    def exists(self, where: str, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.fd(where), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:
+        for descriptor in self._descriptors.values():
+            os.close(descriptor)
+        self._descriptors = {}
+
+    def __enter__(self) -> ScanFolder:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _open_directory(name: str, parent: int, what: str) -> int:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o775, dir_fd=parent)
+    try:
+        return os.open(name, _DIRECTORY_FLAGS, dir_fd=parent)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise FolderError(
+                f"{what} « {readable_name(name)} » n'est pas un dossier (lien symbolique ou fichier) : refusé, SFD"
+                " ne suit jamais un lien hors du répertoire de scan."
+            ) from None
+        raise
+
+
+def open_scan_folder(company: Company) -> ScanFolder:
+    """The company's folder and its work folders (created when missing), or ``FolderError``."""
+    parts = PurePosixPath(company.scan_directory.strip()).parts
+    if not parts or parts[0] == "/" or any(part in ("..", ".") for part in parts):
+        raise FolderError(f"La société {company.code} est inactive ou n'a pas de répertoire de scan utilisable.")
+    root = os.fspath(settings.SCAN_ROOT)
+    os.makedirs(root, exist_ok=True)
+    descriptors: dict[str, int] = {}
+    current = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            inner = _open_directory(part, current, "Le répertoire de scan")
+            os.close(current)
+            current = inner
+        descriptors[""] = current
+        for name in WORK_DIRS:
+            descriptors[name] = _open_directory(name, current, "Le dossier de travail")
+    except BaseException:
+        for descriptor in {current, *descriptors.values()}:
+            os.close(descriptor)
+        raise
+    return ScanFolder(PurePosixPath(*parts).as_posix(), descriptors)
 
 
 def intake_companies() -> models.QuerySet[Company]:
@@ -98,42 +220,45 @@ def intake_companies() -> models.QuerySet[Company]:
     return Company.objects.filter(active=True).exclude(scan_directory="")
 
 
-def scan_folder(company: Company) -> Path | None:
-    """The company's scan folder, or None when it has none or it would lie outside ``SCAN_ROOT``."""
-    if not company.scan_directory:
-        return None
-    root = Path(settings.SCAN_ROOT)
-    folder = root / company.scan_directory
-    if not folder.resolve().is_relative_to(root.resolve()) or folder.resolve() == root.resolve():
-        return None
-    return folder
-
-
 def intake_company(*, company: Company, actor=None) -> IntakeReport:
     """Read the new files of the company's scan folder; the report says what became of each."""
     report = IntakeReport(company_code=company.code, directory=company.scan_directory)
-    folder = scan_folder(company) if company.active else None
-    if folder is None:
+    if not company.active or not company.scan_directory:
         report.error = f"La société {company.code} est inactive ou n'a pas de répertoire de scan utilisable."
         return report
+    other = company_scan_directory_conflict(scan_directory=company.scan_directory, exclude_pk=company.pk)
+    if other is not None:
+        report.error = (
+            f"{scan_directory_conflict_message(other, company.scan_directory)} Aucun fichier n'est lu tant que"
+            " le répertoire n'est pas corrigé (Administration → Société)."
+        )
+        return report
     try:
-        for sub in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        _release_stale_claims(folder)
-        candidates = _candidates(folder)
+        folder = open_scan_folder(company)
+    except FolderError as error:
+        report.error = str(error)
+        return report
     except OSError as error:
-        logger.exception("intake: cannot read the scan folder of %s", company.code)
+        logger.exception("intake: cannot open the scan folder of %s", company.code)
         report.error = f"Répertoire de scan {company.scan_directory} inaccessible : {error}"
         return report
-    for name, listed in candidates:
+    with folder:
         try:
-            item = _intake_file(company, folder, name, listed, actor)
+            _release_stale_claims(company, folder)
+            candidates = _candidates(folder)
         except OSError as error:
-            # The file could not even be claimed or put back: it stays where it is for the next scan.
-            logger.exception("intake: %s of %s left where it is", name, company.code)
-            item = FileReport(name, Outcome.PENDING, _interrupted(error))
-        if item is not None:
-            report.files.append(item)
+            logger.exception("intake: cannot read the scan folder of %s", company.code)
+            report.error = f"Répertoire de scan {company.scan_directory} inaccessible : {error}"
+            return report
+        for name, listed in candidates:
+            try:
+                item = _intake_entry(company, folder, name, listed, actor)
+            except (OSError, DatabaseError) as error:
+                # The file could not even be claimed or put back: it stays where it is for the next scan.
+                logger.exception("intake: %s of %s left where it is", readable_name(name), company.code)
+                item = FileReport(readable_name(name), Outcome.PENDING, _interrupted(error))
+            if item is not None:
+                report.files.append(item)
     return report
 
 
@@ -141,213 +266,464 @@ def _interrupted(error: Exception) -> str:
     return f"Import interrompu ({error}) : le fichier sera relu au prochain passage."
 
 
-def _candidates(folder: Path) -> list[tuple[str, os.stat_result]]:
+def _candidates(folder: ScanFolder) -> list[tuple[str, os.stat_result]]:
+    """Everything in the folder but folders (the work folders, a person's own subfolders)."""
     found = []
-    with os.scandir(folder) as entries:
+    with os.scandir(folder.fd()) as entries:
         for entry in entries:
-            if entry.name.startswith(".") or entry.name.lower().endswith(NOTE_SUFFIX):
-                continue
-            # Folders (traités, erreurs, en-cours…) and symbolic links are never read.
-            if not entry.is_file(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False):
                 continue
             found.append((entry.name, entry.stat(follow_symlinks=False)))
-    return sorted(found, key=lambda item: item[0])
+    return sorted(found, key=lambda item: os.fsencode(item[0]))
 
 
-def _release_stale_claims(folder: Path) -> None:
+def _release_stale_claims(company: Company, folder: ScanFolder) -> None:
     now = time.time()
-    with os.scandir(folder / CLAIMED_DIR) as entries:
+    with os.scandir(folder.fd(CLAIMED_DIR)) as entries:
         stale = [
-            Path(entry.path)
+            entry.name
             for entry in entries
-            if entry.is_file(follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False)
             and now - entry.stat(follow_symlinks=False).st_mtime >= STALE_CLAIM_SECONDS
         ]
-    for path in stale:
+    for name in stale:
+        target = _free_name(folder, "", name)
         try:
-            os.rename(path, _free_path(folder, path.name))
+            os.rename(name, target, src_dir_fd=folder.fd(CLAIMED_DIR), dst_dir_fd=folder.fd())
         except FileNotFoundError:
             continue  # another scan released it first
-        logger.warning("intake: %s released from %s (a scan died while importing it)", path.name, CLAIMED_DIR)
+        IntakeFile.objects.filter(company=company, path=folder.path(CLAIMED_DIR, name), outcome=Outcome.PENDING).update(
+            path=folder.path("", target)
+        )
+        logger.warning("intake: %s released from %s (a scan died while importing it)", name, CLAIMED_DIR)
 
 
-def _free_path(directory: Path, name: str) -> Path:
-    """``directory / name``, or a unique variant of it: a move must never overwrite a file. Either leaves room
-    for the ``.txt`` note within the file system's limit on a name."""
-    target = directory / name
-    if not target.exists() and len(os.fsencode(name + NOTE_SUFFIX)) <= NAME_MAX:
-        return target
+def _free_name(folder: ScanFolder, where: str, name: str) -> str:
+    """``name``, or a unique variant of it, free in ``where`` together with its ``.txt`` note: a move never
+    overwrites a file. Either leaves room for the note within the file system's limit on a name."""
+    if (
+        len(os.fsencode(name + NOTE_SUFFIX)) <= NAME_MAX
+        and not folder.exists(where, name)
+        and not folder.exists(where, name + NOTE_SUFFIX)
+    ):
+        return name
     stem, suffix = os.path.splitext(name)
     unique = f"-{uuid.uuid4().hex[:8]}{suffix}"
     room = NAME_MAX - len(os.fsencode(unique + NOTE_SUFFIX))
     # Cut on a character boundary: the name also goes into the database as text.
-    return directory / f"{os.fsencode(stem)[:room].decode('utf-8', 'ignore')}{unique}"
+    return f"{os.fsencode(stem)[:room].decode('utf-8', 'ignore')}{unique}"
 
 
-def _intake_file(company: Company, folder: Path, name: str, listed: os.stat_result, actor) -> FileReport | None:
-    """What became of one file; None when another scan took it first (its own report tells)."""
-    source = folder / name
+def _write_note(folder: ScanFolder, where: str, name: str, text: str) -> None:
+    stamp = timezone.localtime().strftime("%d/%m/%Y %H:%M")
     try:
-        current = source.stat(follow_symlinks=False)
+        # O_EXCL: never through a link planted under the note's name, never over another file.
+        descriptor = os.open(name + NOTE_SUFFIX, _NOTE_FLAGS, 0o644, dir_fd=folder.fd(where))
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(f"{readable_name(name)} — {stamp}\n{text}\n")
+    except OSError:
+        # The invoice (or the refusal) is what counts; a note that cannot be written only loses the explanation.
+        logger.exception("intake: cannot write the note of %s", readable_name(name))
+
+
+def _record(company: Company, folder: ScanFolder, name: str, size: int, **fields) -> IntakeFile:
+    """The row of a file seen in the folder: the pending one of an earlier scan, or a new one."""
+    path = folder.path("", readable_name(name))
+    record = IntakeFile.objects.filter(company=company, path=path, outcome=Outcome.PENDING).first()
+    if record is None:
+        record = IntakeFile(
+            company=company,
+            name=readable_name(name)[:255],
+            name_bytes=os.fsencode(name),
+            path=path,
+            received_at=timezone.now(),
+        )
+    record.size = size
+    for key, value in fields.items():
+        setattr(record, key, value)
+    record.save()
+    return record
+
+
+def _report(record: IntakeFile) -> FileReport:
+    return FileReport(record.name, record.outcome, record.reason, record.invoice_id, record.pk)
+
+
+def _intake_entry(company: Company, folder: ScanFolder, name: str, listed: os.stat_result, actor) -> FileReport | None:
+    """What became of one entry of the folder; None when another scan took it first, or when it is a hidden file
+    already recorded."""
+    if name.startswith("."):
+        return _ignore_hidden(company, folder, name, listed)
+    if stat.S_ISLNK(listed.st_mode):
+        return _refuse_in_place(company, folder, name, listed, LINK_REASON)
+    if not stat.S_ISREG(listed.st_mode):
+        return _refuse_in_place(company, folder, name, listed, NOT_A_FILE_REASON)
+    return _intake_file(company, folder, name, listed, actor)
+
+
+def _ignore_hidden(company: Company, folder: ScanFolder, name: str, listed: os.stat_result) -> FileReport | None:
+    path = folder.path("", readable_name(name))
+    if IntakeFile.objects.filter(company=company, path=path, outcome=Outcome.IGNORED, size=listed.st_size).exists():
+        return None
+    record = IntakeFile.objects.create(
+        company=company,
+        name=readable_name(name)[:255],
+        name_bytes=os.fsencode(name),
+        path=path,
+        size=listed.st_size,
+        received_at=timezone.now(),
+        outcome=Outcome.IGNORED,
+        reason=HIDDEN_REASON,
+    )
+    return _report(record)
+
+
+def _refuse_in_place(
+    company: Company, folder: ScanFolder, name: str, listed: os.stat_result, reason: str
+) -> FileReport | None:
+    """Move what is not a regular file (a link, a pipe…) to ``erreurs/`` as it is: a rename moves the link itself,
+    never what it points to."""
+    target = _free_name(folder, ERRORS_DIR, readable_name(name))
+    try:
+        os.rename(name, target, src_dir_fd=folder.fd(), dst_dir_fd=folder.fd(ERRORS_DIR))
     except FileNotFoundError:
         return None
+    record = _record(
+        company,
+        folder,
+        name,
+        0,
+        outcome=Outcome.REFUSED,
+        reason=reason,
+        path=folder.path(ERRORS_DIR, target),
+        attempts=1,
+    )
+    _write_note(folder, ERRORS_DIR, target, f"Refusée : {reason}")
+    logger.info("intake: %s of %s refused: %s", record.name, company.code, reason)
+    return _report(record)
+
+
+@dataclass
+class _Claim:
+    """Where the claimed file is now: it moves, and whatever fails must move it on from there."""
+
+    where: str
+    name: str
+
+
+def _intake_file(company: Company, folder: ScanFolder, name: str, listed: os.stat_result, actor) -> FileReport | None:
+    try:
+        current = os.stat(name, dir_fd=folder.fd(), follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(current.st_mode):  # swapped for a link since the listing
+        return _refuse_in_place(company, folder, name, current, LINK_REASON)
     settle = getattr(settings, "SCAN_SETTLE_SECONDS", 5)
     changed = (current.st_size, current.st_mtime_ns) != (listed.st_size, listed.st_mtime_ns)
     if changed or time.time() - current.st_mtime < settle:
-        return FileReport(name, Outcome.PENDING, "Fichier en cours d'écriture : il sera lu au prochain passage.")
-    claimed = folder / CLAIMED_DIR / name
-    if claimed.exists():
-        if not source.exists():
+        return FileReport(
+            readable_name(name), Outcome.PENDING, "Fichier en cours d'écriture : il sera lu au prochain passage."
+        )
+    display = readable_name(name)
+    if folder.exists(CLAIMED_DIR, display):
+        if not folder.exists("", name):
             return None
         return FileReport(
-            name,
-            Outcome.PENDING,
-            "Un fichier du même nom est en cours d'import : il sera lu au prochain passage.",
+            display, Outcome.PENDING, "Un fichier du même nom est en cours d'import : il sera lu au prochain passage."
         )
     try:
-        os.rename(source, claimed)
+        os.rename(name, display, src_dir_fd=folder.fd(), dst_dir_fd=folder.fd(CLAIMED_DIR))
     except FileNotFoundError:
         return None
     # The claim's date, read by ``_release_stale_claims`` (a rename keeps the file's own date).
-    os.utime(claimed)
-    claim = _Claim(claimed)
+    os.utime(display, dir_fd=folder.fd(CLAIMED_DIR), follow_symlinks=False)
+    claim = _Claim(CLAIMED_DIR, display)
     try:
-        return _import(company, folder, name, claim, actor)
+        record = _record(company, folder, name, current.st_size, path=folder.path(CLAIMED_DIR, display))
+    except DatabaseError:
+        os.rename(display, _free_name(folder, "", display), src_dir_fd=folder.fd(CLAIMED_DIR), dst_dir_fd=folder.fd())
+        raise
+    return _process(company, folder, claim, record, actor)
+
+
+def _process(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeFile, actor) -> FileReport:
+    """Import the claimed file, or refuse it; either way its row and its note say what became of it."""
+    record.attempts += 1
+    invoice = None
+    try:
+        return _import(company, folder, claim, record, actor)
     except _Refused as refused:
-        reason = refused.reason
+        reason, outcome, invoice = refused.reason, refused.outcome, refused.invoice
     except (OperationalError, InterfaceError, OSError) as error:
         # Nothing says the file is bad: the database or the disk failed (the transaction was rolled back).
         # Refusing it would send every file of an outage to erreurs/; it goes back for the next scan instead.
-        logger.exception("intake: %s of %s interrupted", name, company.code)
+        logger.exception("intake: %s of %s interrupted", record.name, company.code)
+        target = _free_name(folder, "", claim.name)
         with contextlib.suppress(FileNotFoundError):
-            os.rename(claim.path, _free_path(folder, name))
-        return FileReport(name, Outcome.PENDING, _interrupted(error))
+            os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd())
+        with contextlib.suppress(DatabaseError):
+            IntakeFile.objects.filter(pk=record.pk).update(
+                outcome=Outcome.PENDING, reason=_interrupted(error), path=folder.path("", target)
+            )
+        return FileReport(record.name, Outcome.PENDING, _interrupted(error), None, record.pk)
     except Exception as error:
-        logger.exception("intake: %s of %s failed", name, company.code)
-        reason = f"Erreur inattendue pendant l'import : {error}"
-    target = _free_path(folder / ERRORS_DIR, name)
-    os.rename(claim.path, target)
-    _write_note(target, f"Refusée : {reason}")
-    logger.info("intake: %s of %s refused: %s", name, company.code, reason)
-    return FileReport(name, Outcome.REFUSED, reason)
+        logger.exception("intake: %s of %s failed", record.name, company.code)
+        reason, outcome = f"Erreur inattendue pendant l'import : {error}", Outcome.REFUSED
+    target = _free_name(folder, ERRORS_DIR, claim.name)
+    os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(ERRORS_DIR))
+    record.outcome, record.reason, record.invoice = outcome, reason, invoice
+    record.path = folder.path(ERRORS_DIR, target)
+    record.save()
+    _write_note(folder, ERRORS_DIR, target, reason if outcome == Outcome.DUPLICATE else f"Refusée : {reason}")
+    logger.info("intake: %s of %s %s: %s", record.name, company.code, outcome, reason)
+    return _report(record)
 
 
-def _write_note(path: Path, text: str) -> None:
-    note = path.with_name(path.name + NOTE_SUFFIX)
-    stamp = timezone.localtime().strftime("%d/%m/%Y %H:%M")
+def _read_claimed(folder: ScanFolder, claim: _Claim) -> bytes:
+    """The claimed file's bytes, read through a descriptor that no link can redirect."""
     try:
-        note.write_text(f"{path.name} — {stamp}\n{text}\n", encoding="utf-8")
-    except OSError:
-        # The invoice (or the refusal) is what counts; a note that cannot be written only loses the explanation.
-        logger.exception("intake: cannot write %s", note)
+        descriptor = os.open(claim.name, _READ_FLAGS, dir_fd=folder.fd(claim.where))
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _Refused(LINK_REASON) from None
+        raise
+    with os.fdopen(descriptor, "rb") as stream:
+        found = os.fstat(descriptor)
+        if not stat.S_ISREG(found.st_mode):
+            raise _Refused(NOT_A_FILE_REASON)
+        if found.st_size > MAX_BYTES:
+            raise _Refused(str(too_large(found.st_size)))
+        data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise _Refused(str(too_large(len(data))))
+    return data
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _invoice_link(invoice: Invoice) -> str:
+    return reverse("invoices:detail", args=[invoice.pk])
 
 
-def _already_in_processed(folder: Path, size: int, digest: str) -> str | None:
-    with os.scandir(folder / PROCESSED_DIR) as entries:
-        for entry in entries:
-            if entry.name.lower().endswith(NOTE_SUFFIX) or not entry.is_file(follow_symlinks=False):
-                continue
-            # Only a file of the same size can be the same file: most are never read.
-            if entry.stat(follow_symlinks=False).st_size == size and _sha256(Path(entry.path)) == digest:
-                return entry.name
+def already_received(invoice: Invoice, why: str) -> str:
+    """The reason of a duplicate: « Déjà reçue : facture N° FA-12 (/factures/42/) — même fichier. »"""
+    return f"Déjà reçue : facture N° {invoice.number} ({_invoice_link(invoice)}) — {why}."
+
+
+def _already_in_processed(folder: ScanFolder, size: int, digest: str) -> str | None:
+    with os.scandir(folder.fd(PROCESSED_DIR)) as entries:
+        same_size = [
+            entry.name
+            for entry in entries
+            if not entry.name.lower().endswith(NOTE_SUFFIX)
+            and entry.is_file(follow_symlinks=False)
+            and entry.stat(follow_symlinks=False).st_size == size  # only a file of that size can be the same
+        ]
+    for name in same_size:
+        with contextlib.suppress(OSError):
+            descriptor = os.open(name, _READ_FLAGS, dir_fd=folder.fd(PROCESSED_DIR))
+            with os.fdopen(descriptor, "rb") as stream:
+                if hashlib.file_digest(stream, "sha256").hexdigest() == digest:
+                    return name
     return None
 
 
 def _refuse_if_imported(company: Company, digest: str) -> None:
-    previous = Invoice.objects.filter(company=company, source_hash=digest).first()
+    """The same file already made an invoice in the group (whichever company it was addressed to)."""
+    previous = Invoice.objects.filter(company__connector_id=company.connector_id, source_hash=digest).first()
     if previous:
-        raise _Refused(f"Fichier déjà importé : facture n° {previous.number} (id {previous.pk}).")
+        raise _Refused(already_received(previous, "même fichier"), outcome=Outcome.DUPLICATE, invoice=previous)
 
 
-def _import(company: Company, folder: Path, name: str, claim: _Claim, actor) -> FileReport:
-    size = claim.path.stat().st_size
-    if size > MAX_BYTES:
-        raise _Refused(str(too_large(size)))
-    data = claim.path.read_bytes()
+def _addressee(company: Company, parsed: ParsedInvoice) -> tuple[Company, str]:
+    """The company of the group the invoice is addressed to (its buyer, BT-44…BT-48), and what to say of it.
+
+    SFD knows its companies by SIREN and VAT number: a buyer with either is found among the active companies of
+    the connector's group, or the file is refused naming that buyer. A buyer with neither (no identifier, or only
+    ones SFD cannot compare: a GLN, a foreign registration number) leaves the invoice in the company whose folder
+    received it — the folder is then the only sign of its addressee."""
+    buyer = parsed.buyer
+    if not buyer.identified:
+        return company, ""
+    candidates = []
+    group = Company.objects.filter(connector_id=company.connector_id, active=True).order_by("code", "pk")
+    for other in group:
+        vats = {other.vat_number.upper()} | ({french_vat_number(other.siren)} if other.siren else set())
+        if (buyer.siren and other.siren == buyer.siren) or (buyer.vat and buyer.vat in vats):
+            candidates.append(other)
+    if any(other.pk == company.pk for other in candidates):
+        return company, ""
+    if len(candidates) == 1:
+        target = candidates[0]
+        return (
+            target,
+            f"Adressée à la société {target.code} ({target.name}, {buyer.label}) : facture créée dans {target.code}.",
+        )
+    if candidates:
+        codes = ", ".join(other.code for other in candidates)
+        raise _Refused(
+            f"Adressée à {buyer.label}, qui est l'identifiant de plusieurs sociétés ({codes}) : déposez-la dans le"
+            " répertoire de scan de la bonne société."
+        )
+    raise _Refused(
+        f"Adressée à {buyer.label}, qui n'est aucune société du groupe : refusée. Vérifiez le SIREN des sociétés"
+        " (Administration → Société, « Mettre à jour les sociétés ») ou renvoyez la facture à son destinataire."
+    )
+
+
+def french_vat_number(siren: str) -> str:
+    """The French VAT number of a SIREN: FR, its key (12 + 3 × (SIREN mod 97)) mod 97, the SIREN."""
+    key = (12 + 3 * (int(siren) % 97)) % 97 if siren.isdigit() else 0
+    return f"FR{key:02d}{siren}"
+
+
+def _twin_key(parsed: ParsedInvoice) -> str:
+    return hashlib.sha256(parsed.twin_key.encode()).hexdigest()
+
+
+def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeFile, actor) -> FileReport:
+    data = _read_claimed(folder, claim)
     digest = hashlib.sha256(data).hexdigest()
+    record.size, record.sha256 = len(data), digest
     _refuse_if_imported(company, digest)
     twin = _already_in_processed(folder, len(data), digest)
     if twin:
-        raise _Refused(f"Fichier déjà importé : le même fichier est déjà dans {PROCESSED_DIR}/ ({twin}).")
+        raise _Refused(
+            f"Déjà reçue : le même fichier est déjà dans {PROCESSED_DIR}/ ({readable_name(twin)}).",
+            outcome=Outcome.DUPLICATE,
+        )
     try:
-        parsed = parse_einvoice(data, name)
+        parsed = parse_einvoice(data, record.name)
     except EInvoiceError as error:
         raise _Refused(str(error)) from None
-    if parsed.currency != ACCEPTED_CURRENCY:
-        raise _Refused(f"Devise {parsed.currency} refusée : seules les factures en {ACCEPTED_CURRENCY} sont acceptées.")
+    target, routing = _addressee(company, parsed)
+    record.routed_to = target if target.pk != company.pk else None
     try:
         with transaction.atomic():
-            invoice = _create(company, folder, claim, parsed, digest, actor)
+            invoice, reasons = _create(target, folder, claim, parsed, digest, actor, routing)
+            record.outcome, record.invoice = Outcome.CREATED, invoice
+            record.reason = "\n".join(reasons)
+            record.path = folder.path(claim.where, claim.name)
+            record.save()
     except IntegrityError:
-        # The (company, supplier, number) constraint: the same invoice came in through another file meanwhile.
+        # A unique constraint (the twin key, or supplier and number): the same invoice came in through another file
+        # meanwhile.
+        previous = Invoice.objects.filter(company=target, twin_key=_twin_key(parsed)).first()
+        if previous:
+            raise _Refused(
+                already_received(previous, "même facture arrivée par un autre fichier"),
+                outcome=Outcome.DUPLICATE,
+                invoice=previous,
+            ) from None
         raise _Refused(
-            f"Facture en double : la facture n° {parsed.number} de ce fournisseur est déjà dans SFD."
+            f"Déjà reçue : la facture N° {parsed.number} de ce fournisseur est arrivée par un autre fichier.",
+            outcome=Outcome.DUPLICATE,
         ) from None
     label = invoice.get_status_display()
     if invoice.status == Invoice.Status.TO_COMPLETE:
-        outcome, reason = Outcome.TO_COMPLETE, invoice.incomplete_reason
-        note = f"Importée, à compléter : facture n° {invoice.number} (id {invoice.pk}).\n{reason}"
+        note = f"Importée, à compléter : facture n° {invoice.number} (id {invoice.pk}).\n{record.reason}"
     else:
-        outcome, reason = Outcome.IMPORTED, ""
-        note = f"Importée : facture n° {invoice.number} (id {invoice.pk}), statut « {label} »."
-    _write_note(claim.path, note)
-    logger.info("intake: %s of %s imported as invoice %s (%s)", name, company.code, invoice.pk, invoice.status)
-    return FileReport(name, outcome, reason, invoice.pk)
+        note = f"Importée : facture n° {invoice.number} (id {invoice.pk}), statut « {label} ».\n{record.reason}"
+    _write_note(folder, claim.where, claim.name, note.strip())
+    logger.info("intake: %s of %s imported as invoice %s (%s)", record.name, company.code, invoice.pk, invoice.status)
+    return _report(record)
 
 
-def _create(company: Company, folder: Path, claim: _Claim, parsed: ParsedInvoice, digest: str, actor) -> Invoice:
+def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
+    # A seller numbers its invoices once for all its customers: the same invoice in any company of the group is
+    # this one (a twin that names its buyer differently, or not at all, may have been routed elsewhere).
+    twin = (
+        Invoice.objects.filter(company__connector_id=company.connector_id, twin_key=_twin_key(parsed))
+        .order_by("pk")
+        .first()
+    )
+    if twin:
+        raise _Refused(
+            already_received(twin, "même facture (fournisseur, numéro, date et montant)"),
+            outcome=Outcome.DUPLICATE,
+            invoice=twin,
+        )
+    if supplier is not None:
+        twin = Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number).first()
+        if twin:
+            raise _Refused(
+                already_received(twin, f"{supplier.code} {supplier.label} a déjà une facture de ce numéro"),
+                outcome=Outcome.DUPLICATE,
+                invoice=twin,
+            )
+
+
+def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> Invoice | None:
+    """The invoice a credit note or a corrective invoice corrects (BT-25), when SFD has it: same company, same
+    supplier (or, while the supplier is unknown, the same seller in the document)."""
+    if not parsed.preceding:
+        return None
+    candidates = Invoice.objects.filter(
+        company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
+    ).order_by("-invoice_date", "-pk")
+    for candidate in candidates:
+        same_seller = ((candidate.einvoice or {}).get("seller") or {}).get("key") == parsed.seller.key
+        if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
+            return candidate
+    return None
+
+
+def _create(
+    company: Company,
+    folder: ScanFolder,
+    claim: _Claim,
+    parsed: ParsedInvoice,
+    digest: str,
+    actor,
+    routing: str,
+) -> tuple[Invoice, list[str]]:
+    """The invoice, in ``company`` (the addressee); what the file's record says of it."""
     # Imports of one company are serialised from here to the commit: the checks below hold against another scan
     # importing the same file or the same invoice under another name at the same moment.
     Company.objects.select_for_update().only("pk").get(pk=company.pk)
     _refuse_if_imported(company, digest)
     supplier, reasons = _supplier(company, parsed)
-    if supplier is not None:
-        twin = Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number).first()
-        if twin:
-            raise _Refused(
-                f"Facture en double : {supplier.code} {supplier.label} a déjà une facture n° {parsed.number}"
-                f" dans SFD (id {twin.pk})."
-            )
+    _refuse_twins(company, parsed, supplier)
     lines, line_reasons = _lines(company, supplier, parsed)
-    reasons += line_reasons
-    target = _free_path(folder / PROCESSED_DIR, claim.path.name)
-    os.rename(claim.path, target)
-    claim.path = target
-    source_file = Path(company.scan_directory, PROCESSED_DIR, target.name).as_posix()
+    reasons += line_reasons + list(parsed.warnings)
+    target = _free_name(folder, PROCESSED_DIR, claim.name)
+    os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
+    claim.where, claim.name = PROCESSED_DIR, target
+    source_file = folder.path(PROCESSED_DIR, target)
+    corrected = _corrected_invoice(company, parsed, supplier)
+    facts = parsed.facts()
+    facts["seller"]["key"] = parsed.seller.key
+    message = f"Facture importée du répertoire de scan ({FORMAT_LABELS[parsed.source_format]}) : {source_file}."
     invoice = invoice_create(
         company=company,
         supplier=supplier,
         number=parsed.number,
         lines=lines,
         actor=actor,
-        event_message=(
-            f"Facture importée du répertoire de scan ({FORMAT_LABELS[parsed.source_format]}) : {source_file}."
-        ),
+        event_message=f"{message} {routing}".strip(),
         kind=Invoice.Kind.CREDIT_NOTE if parsed.credit_note else Invoice.Kind.INVOICE,
         invoice_date=parsed.issue_date,
         due_date=parsed.due_date,
         currency=parsed.currency,
+        exchange_rate=parsed.exchange_rate,
         total_ht=parsed.total_ht,
         total_tva=parsed.total_tva,
         total_ttc=parsed.total_ttc,
+        corrects=corrected,
+        corrected_number=parsed.preceding[0][0][:60] if parsed.preceding else "",
         source_file=source_file,
         source_hash=digest,
         source_format=parsed.source_format,
+        twin_key=_twin_key(parsed),
+        einvoice=facts,
     )
     if reasons:
         # Ours first: they say why the validation's « fournisseur manquant »… happened.
         invoice.status = Invoice.Status.TO_COMPLETE
         invoice.incomplete_reason = "\n".join([*reasons, invoice.incomplete_reason]).strip()
         invoice.save(update_fields=["status", "incomplete_reason"])
-    return invoice
+    said = [routing, *parsed.notes]
+    if invoice.status == Invoice.Status.TO_COMPLETE:
+        said.append(invoice.incomplete_reason)
+    return invoice, [text for text in said if text]
 
 
 def _supplier(company: Company, parsed: ParsedInvoice) -> tuple[Supplier | None, list[str]]:
@@ -384,31 +760,117 @@ def _expense_account(company: Company, supplier: Supplier | None) -> tuple[Accou
     return account, []
 
 
+# The EN 16931 categories whose lines carry no VAT on the invoice, and those whose VAT the buyer self-assesses.
+ZERO_RATE_CATEGORIES = ("Z", "E", "G", "O")
+SELF_ASSESSED_CATEGORIES = ("AE", "K")
+CATEGORY_LABELS = {
+    "S": "taux normal", "Z": "taux zéro", "E": "exonérée", "AE": "autoliquidation", "K": "intracommunautaire",
+    "G": "exportation", "O": "hors champ de la TVA", "L": "Canaries (IGIC)", "M": "Ceuta et Melilla (IPSI)",
+}  # fmt: skip
+
+
+def tax_code_for(category: str, rate: Decimal | None, tax_codes: list[TaxCode]) -> TaxCode | None:
+    """The referential's code for a line of this VAT category and rate: the same category (and rate, for the
+    categories that carry VAT); a self-assessed code for AE and K, whatever its rate (the invoice says 0, the
+    code says what the buyer owes); for a category without VAT and without a code of its own, any code at 0 %
+    that is not self-assessed (exempt first)."""
+    category = category or ("S" if rate else "")
+    if not category:
+        return None
+    same = [code for code in tax_codes if code.category == category]
+    if category in SELF_ASSESSED_CATEGORIES:
+        return next((code for code in same if code.collected_account), None)
+    plain = [code for code in tax_codes if not code.collected_account]
+    if category in ZERO_RATE_CATEGORIES or not rate:
+        found = [code for code in same if not code.collected_account and code.rate == 0]
+        found += sorted(
+            (code for code in plain if code.rate == 0 and code.category in ZERO_RATE_CATEGORIES),
+            key=lambda code: code.category != "E",
+        )
+        return found[0] if found else None
+    return next((code for code in plain if code.category == category and code.rate == rate), None)
+
+
 def _lines(company: Company, supplier: Supplier | None, parsed: ParsedInvoice) -> tuple[list[LineData], list[str]]:
     account, reasons = _expense_account(company, supplier)
-    tax_codes: dict = {}
-    for tax_code in TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by(
-        "code"
-    ):
-        tax_codes.setdefault(tax_code.rate, tax_code)
+    tax_codes = list(
+        TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by("code")
+    )
+    signed = [-line.amount_ht if line.kind == KIND_ALLOWANCE else line.amount_ht for line in parsed.lines]
+    rounded = round_to_total(signed, parsed.total_ht)
     unmatched: dict = {}
     lines = []
-    for index, line in enumerate(parsed.lines, start=1):
-        tax_code = tax_codes.get(line.vat_rate) if line.vat_rate is not None else None
+    for index, (line, amount) in enumerate(zip(parsed.lines, rounded, strict=True), start=1):
+        tax_code = tax_code_for(line.vat_category, line.vat_rate, tax_codes)
         if tax_code is None:
-            unmatched.setdefault(line.vat_rate, []).append(str(index))
+            unmatched.setdefault((line.vat_category, line.vat_rate), []).append(str(index))
+        kind = InvoiceLine.Kind.CHARGE if line.kind == KIND_CHARGE else InvoiceLine.Kind.LINE
+        if amount < 0 or (amount == 0 and line.kind == KIND_ALLOWANCE):
+            kind = InvoiceLine.Kind.ALLOWANCE
         lines.append(
             LineData(
                 label=line.label,
-                amount_ht=line.amount_ht,
+                amount_ht=abs(amount),
                 account_id=account.pk if account else None,
                 tax_code_id=tax_code.pk if tax_code else None,
+                kind=kind,
+                vat_category=line.vat_category,
+                source_amount=line.amount_ht if line.amount_ht != cents(line.amount_ht) else None,
             )
         )
-    for rate, indexes in unmatched.items():
+    for (category, rate), indexes in unmatched.items():
         where = f"ligne {indexes[0]}" if len(indexes) == 1 else f"lignes {', '.join(indexes)}"
-        if rate is None:
+        if category in SELF_ASSESSED_CATEGORIES:
+            reasons.append(
+                f"Aucun code TVA d'autoliquidation actif pour la catégorie {category} ({CATEGORY_LABELS[category]},"
+                f" {where}) : choisissez le code TVA."
+            )
+        elif rate is None and not category:
             reasons.append(f"Taux de TVA absent de la facture ({where}) : choisissez le code TVA.")
-        else:
+        elif category in ("", "S") and rate:
             reasons.append(f"Aucun code TVA actif au taux de {french_rate(rate)} % ({where}) : choisissez le code TVA.")
+        else:
+            label = CATEGORY_LABELS.get(category, category)
+            rate_text = f" au taux de {french_rate(rate)} %" if rate else ""
+            reasons.append(
+                f"Aucun code TVA actif pour la catégorie {category} ({label}){rate_text} ({where}) : choisissez le"
+                " code TVA."
+            )
     return lines, reasons
+
+
+# --- « Réessayer » -----------------------------------------------------------------------------------------
+
+
+def intake_file_retry(*, intake_file: IntakeFile, actor) -> FileReport:
+    """Import again a file that was refused or found already received (after a referential update brought its
+    supplier, an invoice was deleted…): it goes from ``erreurs/`` through the intake as if just dropped."""
+    if intake_file.outcome not in (Outcome.REFUSED, Outcome.DUPLICATE):
+        raise IntakeRetryError(_("Seul un fichier refusé ou déjà reçu peut être réessayé."))
+    company = intake_file.company
+    try:
+        folder = open_scan_folder(company)
+    except (FolderError, OSError) as error:
+        raise IntakeRetryError(str(error)) from None
+    with folder:
+        where = PurePosixPath(intake_file.path)
+        if where.parent != PurePosixPath(folder.relative, ERRORS_DIR) or not folder.exists(ERRORS_DIR, where.name):
+            raise IntakeRetryError(
+                _("Le fichier n'est plus dans %(folder)s/ : il ne peut pas être réessayé.") % {"folder": ERRORS_DIR}
+            )
+        claimed = _free_name(folder, CLAIMED_DIR, where.name)
+        os.rename(where.name, claimed, src_dir_fd=folder.fd(ERRORS_DIR), dst_dir_fd=folder.fd(CLAIMED_DIR))
+        # The note said why it was refused; a new one will say what happens now.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(where.name + NOTE_SUFFIX, dir_fd=folder.fd(ERRORS_DIR))
+        intake_file.path = folder.path(CLAIMED_DIR, claimed)
+        intake_file.outcome, intake_file.reason, intake_file.invoice = Outcome.PENDING, "", None
+        intake_file.save()
+        audit_record(
+            actor=actor,
+            action="intake.retry",
+            summary=_("Nouvel import du fichier %(name)s") % {"name": intake_file.name},
+            company_code=company.code,
+            details={"intake_file": intake_file.pk, "path": intake_file.path},
+        )
+        return _process(company, folder, _Claim(CLAIMED_DIR, claimed), intake_file, actor)

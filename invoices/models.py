@@ -85,10 +85,29 @@ class Invoice(models.Model):
     status = models.CharField(_("statut"), max_length=20, choices=Status.choices, default=Status.TO_COMPLETE)
     incomplete_reason = models.TextField(_("à compléter"), blank=True)
 
+    # Foreign currency: EUR for one unit of ``currency``, given by the invoice (BT-6 and BT-111) or the accountant.
+    exchange_rate = models.DecimalField(
+        _("cours (1 unité = … EUR)"), max_digits=16, decimal_places=6, null=True, blank=True
+    )
+    # An avoir's invoice (BT-25), when SFD has it.
+    corrects = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_notes", db_index=False,
+        verbose_name=_("facture corrigée"),
+    )  # fmt: skip
+    corrected_number = models.CharField(
+        _("n° de la facture corrigée"), max_length=60, blank=True, default="", db_default=""
+    )
+
     # Where it came from, when it came from the « Répertoire de scan ».
     source_file = models.CharField(max_length=500, blank=True)
     source_hash = models.CharField(max_length=64, blank=True)
     source_format = models.CharField(max_length=20, blank=True)
+    # The same invoice whatever file brings it (seller identifier, number, date, total TTC): a hash, unique per
+    # company, so that its twin (its Factur-X PDF, a copy under another name) is never imported twice.
+    twin_key = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # What the electronic invoice said beyond the columns above: identifiers of both parties, every payment term,
+    # the VAT breakdown, what was prepaid, notes (``ParsedInvoice.facts``); null for an invoice typed in SFD.
+    einvoice = models.JSONField(null=True, blank=True)
 
     # BAP: given or withdrawn by a user with the right; after integration each change is an update to push.
     bap = models.BooleanField(_("bon à payer"), default=False)
@@ -127,6 +146,7 @@ class Invoice(models.Model):
                 condition=Q(supplier__isnull=False),
                 name="invoice_number_per_supplier",
             ),
+            models.UniqueConstraint(fields=["company", "twin_key"], condition=~Q(twin_key=""), name="invoice_twin_key"),
         ]
         indexes = [
             models.Index(fields=["export_state", "company", "invoice_date", "id"], name="invoice_export_list"),
@@ -174,10 +194,21 @@ def bap_update_id(invoice_id: int, version: int) -> str:
 
 
 class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        LINE = "line", _("Ligne")
+        CHARGE = "charge", _("Frais")
+        # Reduces the expense: its amount is booked on the other side (a discount of the document, a returned item).
+        ALLOWANCE = "allowance", _("Remise")
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=1)
+    kind = models.CharField(_("nature"), max_length=10, choices=Kind.choices, default=Kind.LINE, db_default=Kind.LINE)
     label = models.CharField(_("libellé"), max_length=200)
     amount_ht = models.DecimalField(_("montant HT"), max_digits=14, decimal_places=2, default=ZERO)
+    # As the electronic invoice wrote it, when it has more than two decimals (``amount_ht`` is its rounding).
+    source_amount = models.DecimalField(max_digits=24, decimal_places=10, null=True, blank=True)
+    # The VAT category of the document (EN 16931 BT-151: S, Z, E, AE, K, G, O, L, M), kept as read.
+    vat_category = models.CharField(_("catégorie de TVA"), max_length=2, blank=True, default="", db_default="")
     account = models.ForeignKey(
         LedgerAccount,
         on_delete=models.PROTECT,
@@ -252,3 +283,59 @@ class InvoiceStateCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company_id} {self.notion} {self.state} {self.n:+d}"
+
+
+class IntakeFile(models.Model):
+    """One file that reached a company's « Répertoire de scan », and what became of it.
+
+    The base of the « Imports » screen: every file a person dropped is here with its outcome and its French reason
+    (the ``.txt`` note beside the file says the same, for whoever looks at the folder). Written in the same
+    transaction as the invoice it creates.
+    """
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", _("facture créée")
+        DUPLICATE = "duplicate", _("déjà reçue")
+        REFUSED = "refused", _("refusée")
+        IGNORED = "ignored", _("ignorée")
+        PENDING = "pending", _("en attente")
+
+    # Where the file landed, and the company of the group it was addressed to when that is another one.
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", verbose_name=_("société"))
+    routed_to = models.ForeignKey(
+        Company, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("adressée à")
+    )
+    # The name as dropped, readable (a name that is not valid UTF-8 has replacement characters), and its raw bytes.
+    name = models.CharField(_("fichier"), max_length=255)
+    name_bytes = models.BinaryField(max_length=255)
+    # Where the file is now, relative to ``SCAN_ROOT``.
+    path = models.CharField(max_length=1000)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(_("reçu le"))
+    outcome = models.CharField(_("résultat"), max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    reason = models.TextField(_("motif"), blank=True)
+    # The invoice it created, or the one it duplicates.
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("facture")
+    )
+    # Null until someone looks at it: the menu badge counts refused files nobody has seen.
+    seen_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["company", "-received_at"], name="intake_file_company_recent"),
+            models.Index(
+                fields=["company"], condition=Q(outcome="refused", seen_at__isnull=True), name="intake_file_unseen"
+            ),
+            models.Index(fields=["sha256"], condition=~Q(sha256=""), name="intake_file_sha256"),
+        ]
+        verbose_name = _("fichier reçu")
+        verbose_name_plural = _("fichiers reçus")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_outcome_display()})"

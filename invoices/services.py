@@ -18,10 +18,10 @@ from .validation import effective_due_date, invoice_problems
 
 # The accounting content: changing any of these makes a new version of the entry.
 ACCOUNTING_FIELDS = (
-    "supplier_id", "kind", "number", "invoice_date", "due_date", "currency", "total_ht", "total_tva", "total_ttc",
-    "label", "payment_mode",
+    "supplier_id", "kind", "number", "invoice_date", "due_date", "currency", "exchange_rate", "total_ht", "total_tva",
+    "total_ttc", "label", "payment_mode",
 )  # fmt: skip
-LINE_FIELDS = ("label", "amount_ht", "account_id", "tax_code_id", "analytic_section_id")
+LINE_FIELDS = ("kind", "label", "amount_ht", "account_id", "tax_code_id", "analytic_section_id")
 
 
 class InvoiceLocked(Exception):
@@ -41,6 +41,9 @@ class LineData:
     account_id: int | None = None
     tax_code_id: int | None = None
     analytic_section_id: int | None = None
+    kind: str = InvoiceLine.Kind.LINE
+    vat_category: str = ""
+    source_amount: Decimal | None = None
 
 
 def _actor_label(actor) -> str:

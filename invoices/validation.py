@@ -41,6 +41,7 @@ class InvoiceFacts:
     collective_account: str = ""
     payment_terms_days: int = 0
     supplier_payment_mode: str = ""
+    exchange_rate: Decimal | None = None
 
 
 # The invoice's own columns among the facts, and the supplier's (``Invoice.objects.values_list`` names): the export
@@ -48,12 +49,12 @@ class InvoiceFacts:
 FACT_COLUMNS = (
     "kind", "number", "invoice_date", "due_date", "currency", "label", "payment_mode", "bap", "bap_date",
     "total_ht", "total_tva", "total_ttc", "supplier__code", "supplier__label", "supplier__collective_account",
-    "supplier__payment_terms_days", "supplier__payment_mode",
+    "supplier__payment_terms_days", "supplier__payment_mode", "exchange_rate",
 )  # fmt: skip
 # The lines' columns (``InvoiceLine.objects.values_list`` names), in the order of ``SourceLine``'s fields.
 LINE_COLUMNS = (
     "label", "amount_ht", "account__code", "tax_code__code", "tax_code__rate", "tax_code__deductible_account",
-    "analytic_section__axis", "analytic_section__code",
+    "analytic_section__axis", "analytic_section__code", "kind", "tax_code__collected_account",
 )  # fmt: skip
 
 
@@ -79,17 +80,19 @@ def facts_of(invoice: Invoice) -> InvoiceFacts:
         collective_account=supplier.collective_account if supplier else "",
         payment_terms_days=supplier.payment_terms_days if supplier else 0,
         supplier_payment_mode=supplier.payment_mode if supplier else "",
+        exchange_rate=invoice.exchange_rate,
     )
 
 
 def facts_from_row(journal: str, analytic_required: bool, row: tuple) -> InvoiceFacts:
     """The facts of one invoice read with ``FACT_COLUMNS`` (a supplier's absent columns read as None)."""
     (kind, number, invoice_date, due_date, currency, label, payment_mode, bap, bap_date, total_ht, total_tva,
-     total_ttc, supplier_code, supplier_label, collective_account, terms, supplier_payment_mode) = row  # fmt: skip
+     total_ttc, supplier_code, supplier_label, collective_account, terms, supplier_payment_mode,
+     rate) = row  # fmt: skip
     return InvoiceFacts(
         journal, analytic_required, kind, number, invoice_date, due_date, currency, label, payment_mode, bap,
         bap_date, total_ht, total_tva, total_ttc, supplier_code, supplier_label or "", collective_account or "",
-        terms or 0, supplier_payment_mode or "",
+        terms or 0, supplier_payment_mode or "", rate,
     )  # fmt: skip
 
 
@@ -121,6 +124,8 @@ def source_lines(lines: list[InvoiceLine]) -> list[SourceLine]:
             deductible_account=line.tax_code.deductible_account if line.tax_code_id else None,
             analytic_axis=line.analytic_section.axis if line.analytic_section_id else None,
             analytic_section=line.analytic_section.code if line.analytic_section_id else None,
+            kind=line.kind,
+            collected_account=line.tax_code.collected_account if line.tax_code_id else None,
         )
         for line in lines
     ]
@@ -134,10 +139,6 @@ def header_problems(facts: InvoiceFacts, lines: list[SourceLine]) -> list[Proble
         problems.append(Problem("number", "Numéro de facture manquant."))
     if not facts.invoice_date:
         problems.append(Problem("invoice_date", "Date de facture manquante."))
-    if facts.currency != "EUR":
-        problems.append(
-            Problem("currency", f"Devise {facts.currency} refusée : seules les factures en EUR sont acceptées.")
-        )
     due = _due_date(facts)
     if due and facts.invoice_date and due < facts.invoice_date:
         problems.append(Problem("due_date", "L'échéance précède la date de facture."))
@@ -173,6 +174,8 @@ def entry_from_facts(facts: InvoiceFacts, lines: list[SourceLine]) -> Entry:
             total_ttc=facts.total_ttc,
             credit_note=facts.kind == Invoice.Kind.CREDIT_NOTE,
             lines=lines,
+            currency=facts.currency,
+            rate=facts.exchange_rate,
         )
     except EntryError as error:
         problems += error.problems

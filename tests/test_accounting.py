@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoices.accounting import EntryError, SourceLine, cents, compute_entry
+from invoices.accounting import EntryError, SourceLine, cents, compute_entry, round_to_total
 
 RATES = {
     "T20": Decimal("20.00"),
@@ -17,25 +17,35 @@ RATES = {
     "T55": Decimal("5.50"),
     "T21": Decimal("2.10"),
     "EXO": Decimal("0"),
+    "AL20": Decimal("20.00"),  # self-assessed: reverse charge
 }
+SELF_ASSESSED = {"AL20": "445710"}
 
 
-def _line(amount: str, tax: str = "T20", account: str = "606400") -> SourceLine:
+def _line(amount: str, tax: str = "T20", account: str = "606400", kind: str = "line") -> SourceLine:
     return SourceLine(
         label="Ligne", amount_ht=Decimal(amount), account=account, tax_code=tax, tax_rate=RATES[tax],
-        deductible_account="" if tax == "EXO" else "445660",
+        deductible_account="" if tax == "EXO" else "445660", kind=kind, collected_account=SELF_ASSESSED.get(tax),
     )  # fmt: skip
 
 
-def _entry(lines, *, total_tva=None, credit_note=False, total_ht=None, total_ttc=None):
-    ht = sum((line.amount_ht for line in lines), Decimal("0")) if total_ht is None else total_ht
+def _stated_vat(lines) -> Decimal:
+    bases: dict[str, Decimal] = {}
+    for line in lines:
+        if line.tax_code not in SELF_ASSESSED:
+            bases[line.tax_code] = bases.get(line.tax_code, Decimal("0")) + line.signed_amount
+    return sum((cents(base * RATES[code] / 100) for code, base in bases.items()), Decimal("0"))
+
+
+def _entry(lines, *, total_tva=None, credit_note=False, total_ht=None, total_ttc=None, currency="EUR", rate=None):
+    ht = sum((line.signed_amount for line in lines), Decimal("0")) if total_ht is None else total_ht
     if total_tva is None:
-        total_tva = sum((cents(line.amount_ht * line.tax_rate / 100) for line in lines), Decimal("0"))
+        total_tva = _stated_vat(lines)
     return compute_entry(
         journal="ACH", date=dt.date(2026, 10, 1), due_date=None, number="FA-1", label="Fact. FA-1", payment_mode="VIR",
         bap=False, bap_date=None, supplier_code="F0001", collective_account="401000", total_ht=ht,
         total_tva=total_tva, total_ttc=ht + total_tva if total_ttc is None else total_ttc, credit_note=credit_note,
-        lines=lines,
+        lines=lines, currency=currency, rate=rate,
     )  # fmt: skip
 
 
@@ -107,27 +117,111 @@ def test_analytics_travel_with_expense_lines():
     assert all(isinstance(value, str) for value in (payload["lines"][0]["debit"], payload["lines"][0]["credit"]))
 
 
+def test_an_allowance_is_its_own_line_on_the_other_side():
+    entry = _entry([_line("100.00"), _line("10.00", kind="charge"), _line("5.00", kind="allowance")])
+    assert [(line.account, line.debit, line.credit) for line in entry.lines] == [
+        ("401000", 0, Decimal("126.00")),
+        ("606400", Decimal("100.00"), 0), ("606400", Decimal("10.00"), 0), ("606400", 0, Decimal("5.00")),
+        ("445660", Decimal("21.00"), 0),
+    ]  # fmt: skip
+
+
+def test_self_assessed_vat_is_deductible_and_due_and_the_supplier_is_owed_none():
+    entry = _entry([_line("1000.00", "AL20")], total_tva=Decimal("0"))
+    assert [(line.account, line.label, line.debit, line.credit) for line in entry.lines] == [
+        ("401000", "Fact. FA-1", 0, Decimal("1000.00")),
+        ("606400", "Ligne", Decimal("1000.00"), 0),
+        ("445660", "TVA autoliquidée déductible 20 %", Decimal("200.00"), 0),
+        ("445710", "TVA autoliquidée due 20 %", 0, Decimal("200.00")),
+    ]
+
+
+def test_a_line_of_zero_is_not_written_and_a_negative_one_is_refused():
+    entry = _entry([_line("100.00"), _line("0.00")])
+    assert len(entry.lines) == 3
+    with pytest.raises(EntryError) as error:
+        _entry([_line("-5.00")])
+    assert "Ligne 1 : le montant HT ne peut pas être négatif" in str(error.value)
+
+
+def test_a_foreign_currency_is_converted_line_by_line_and_the_supplier_takes_the_balance():
+    entry = _entry([_line("1000.00"), _line("333.33", "T10")], currency="USD", rate=Decimal("0.923456"))
+    assert (entry.currency, entry.rate) == ("USD", Decimal("0.923456"))
+    assert [(line.account, line.debit, line.credit, line.currency_amount) for line in entry.lines] == [
+        ("401000", 0, Decimal("1446.75"), Decimal("1566.66")),  # the balance of the converted lines
+        ("606400", Decimal("923.46"), 0, Decimal("1000.00")),
+        ("606400", Decimal("307.82"), 0, Decimal("333.33")),
+        ("445660", Decimal("30.78"), 0, Decimal("33.33")),
+        ("445660", Decimal("184.69"), 0, Decimal("200.00")),
+    ]
+    payload = entry.payload("SFD-1-V1")
+    assert (payload["currency"], payload["rate"]) == ("USD", "0.923456")
+    assert payload["lines"][1]["currency_amount"] == "1000.00"
+    assert "currency" not in _entry([_line("1.00")]).payload("SFD-2-V1")
+    with pytest.raises(EntryError) as error:
+        _entry([_line("1.00")], currency="USD")
+    assert [p.field for p in error.value.problems] == ["exchange_rate"]
+
+
+def test_lines_are_rounded_to_the_total_on_the_largest_one():
+    assert round_to_total([Decimal("33.3333"), Decimal("33.3333"), Decimal("33.3334")], Decimal("100.00")) == [
+        Decimal("33.33"), Decimal("33.33"), Decimal("33.34"),
+    ]  # fmt: skip
+    assert round_to_total([Decimal("10.005"), Decimal("20.005")], Decimal("30.01")) == [
+        Decimal("10.01"), Decimal("20.00"),
+    ]  # fmt: skip
+    # Far from the total: only rounded, the entry will say the lines do not match.
+    assert round_to_total([Decimal("1.004")], Decimal("5.00")) == [Decimal("1.00")]
+
+
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999.99"), places=2)
-lines_strategy = st.lists(st.tuples(amounts, st.sampled_from(sorted(RATES))), min_size=1, max_size=12)
+kinds = st.sampled_from(["line", "line", "charge", "allowance"])
+lines_strategy = st.lists(st.tuples(amounts, st.sampled_from(sorted(RATES)), kinds), min_size=1, max_size=12)
+rates = st.one_of(st.none(), st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("500"), places=6))
 
 
 @settings(max_examples=400, deadline=None)
-@given(lines=lines_strategy, credit_note=st.booleans(), cent_shift=st.integers(min_value=-1, max_value=1))
-def test_every_generated_entry_balances_and_matches_the_invoice(lines, credit_note, cent_shift):
-    source = [_line(f"{amount:.2f}", tax) for amount, tax in lines]
-    bases = {tax: sum(Decimal(f"{a:.2f}") for a, t in lines if t == tax) for _, tax in lines}
-    computed = sum((cents(base * RATES[tax] / 100) for tax, base in bases.items()), Decimal("0"))
+@given(
+    lines=lines_strategy,
+    credit_note=st.booleans(),
+    cent_shift=st.integers(min_value=-1, max_value=1),
+    rate=rates,
+)
+def test_every_generated_entry_balances_and_matches_the_invoice(lines, credit_note, cent_shift, rate):
+    """Lines, charges and allowances at every rate, self-assessed VAT, invoices and credit notes, in euros or in a
+    foreign currency: the entry balances to the cent, every line on one side, and it says the invoice's totals."""
+    source = [_line(f"{amount:.2f}", tax, kind=kind) for amount, tax, kind in lines]
+    computed = _stated_vat(source)
     # The supplier's stated VAT may differ from ours by a rounding cent when there is VAT to round.
-    stated = computed + (Decimal("0.01") * cent_shift if computed > 0 else 0)
-    entry = _entry(source, total_tva=stated, credit_note=credit_note)
-    total_ht = sum((line.amount_ht for line in source), Decimal("0"))
-    assert entry.total_debit == entry.total_credit == total_ht + stated
-    supplier_line = entry.lines[0]
-    assert (supplier_line.debit if credit_note else supplier_line.credit) == total_ht + stated
-    vat_total = sum((line.debit + line.credit for line in entry.lines if line.account == "445660"), Decimal("0"))
-    assert vat_total == stated
+    stated = computed + (Decimal("0.01") * cent_shift if computed else 0)
+    foreign = rate is not None
+    entry = _entry(source, total_tva=stated, credit_note=credit_note, currency="USD" if foreign else "EUR", rate=rate)
+    total_ht = sum((line.signed_amount for line in source), Decimal("0"))
+    assert entry.total_debit == entry.total_credit
     for line in entry.lines:
         assert line.debit == line.debit.quantize(Decimal("0.01")) and line.credit == line.credit.quantize(
             Decimal("0.01")
         )
         assert (line.debit > 0) != (line.credit > 0), "one side, never both, never none"
+    supplier = [line for line in entry.lines if line.supplier]
+    others = [line for line in entry.lines if not line.supplier]
+    if not foreign:
+        assert sum((line.credit - line.debit for line in supplier), Decimal("0")) == (
+            -(total_ht + stated) if credit_note else total_ht + stated
+        )
+        vat = sum((line.debit - line.credit for line in others if line.account == "445660" and line.tax_code != "AL20"),
+                  Decimal("0"))  # fmt: skip
+        assert vat == (-stated if credit_note else stated)
+    else:
+        for line in others:
+            assert line.debit + line.credit == cents(line.currency_amount * rate)
+        # The supplier's line is the conversion of the total to within half a cent per line converted: the lines of
+        # the invoice, and at most two VAT lines per line (a self-assessed code books two).
+        converted = sum((line.credit - line.debit for line in supplier), Decimal("0"))
+        expected = (total_ht + stated) * rate * (-1 if credit_note else 1)
+        assert abs(converted - expected) <= Decimal("0.005") * (3 * len(source) + 1)
+    due = [line for line in others if line.account == "445710"]
+    deducted = [line for line in others if line.account == "445660" and line.tax_code == "AL20"]
+    assert sum((line.credit - line.debit for line in due), Decimal("0")) == sum(
+        (line.debit - line.credit for line in deducted), Decimal("0")
+    )

@@ -11,92 +11,21 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from companies.models import Account, Company, Supplier
-from companies.services import company_referential_pull
 from config.celery import app as celery_app
 from invoices.intake import CLAIMED_DIR, ERRORS_DIR, PROCESSED_DIR, STALE_CLAIM_SECONDS, Outcome, intake_company
 from invoices.models import Invoice, InvoiceEvent
 from invoices.samples import samples_for_company
-from invoices.samples.build_samples import cii_xml, facturx_pdf, invoice_data, minimal_pdf, seller, ubl_xml
+from invoices.samples.build_samples import cii_xml, facturx_pdf, minimal_pdf, seller, ubl_xml
 from invoices.tasks import intake_all_companies, intake_company_task
 from tests.conftest import make_company
+from tests.support.intake import an_invoice, drop, folder_of, left_in, note, outcomes, supplier_party
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invoices"
 PASSWD_MARKERS = ("root:x:", "/bin/bash", "nologin")
-
-
-@pytest.fixture
-def scan_root(settings, tmp_path):
-    settings.SCAN_ROOT = tmp_path / "scan"
-    settings.SCAN_SETTLE_SECONDS = 5
-    return settings.SCAN_ROOT
-
-
-@pytest.fixture
-def jno_ready(jno, scan_root):
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
-
-
-@pytest.fixture
-def multi_ready(multi, scan_root):
-    company_referential_pull(company=multi)
-    multi.refresh_from_db()
-    assert multi.analytic_required
-    return multi
-
-
-def folder_of(company: Company) -> Path:
-    return Path(settings.SCAN_ROOT) / company.scan_directory
-
-
-def drop(company: Company, name: str, content: bytes, *, age: float = 60) -> Path:
-    """A file as the scanner leaves it: written ``age`` seconds ago."""
-    path = folder_of(company) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    stamp = time.time() - age
-    os.utime(path, (stamp, stamp))
-    return path
-
-
-def supplier_party(company: Company, code: str, *, siren: bool = True, vat: bool = True) -> dict:
-    supplier = Supplier.objects.get(company=company, code=code)
-    return seller(supplier.label, siren=supplier.siren if siren else "", vat=supplier.vat_number if vat else "")
-
-
-def an_invoice(company: Company, number: str = "FA-100", code: str = "F0001", **overrides) -> dict:
-    fields = {
-        "number": number,
-        "seller": supplier_party(company, code),
-        "buyer": company.name,
-        "issue_date": dt.date(2026, 11, 2),
-        "due_date": dt.date(2026, 12, 2),
-        "lines": [("Fournitures", "100.00", "20.00")],
-    }
-    return invoice_data(**(fields | overrides))
-
-
-def outcomes(report) -> dict[str, str]:
-    return {item.name: item.outcome for item in report.files}
-
-
-def note(company: Company, where: str, name: str) -> str:
-    return (folder_of(company) / where / f"{name}.txt").read_text(encoding="utf-8")
-
-
-def left_in(company: Company) -> dict[str, list[str]]:
-    """The files of the scan folder (key "") and of each of its subfolders."""
-    folder = folder_of(company)
-    found = {
-        where: sorted(p.name for p in (folder / where).iterdir()) for where in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR)
-    }
-    return found | {"": sorted(p.name for p in folder.iterdir() if not p.is_dir())}
 
 
 # --- the demo samples: every format, SIREN and VAT matching, unknown supplier, avoir, two rates, USD ----
@@ -110,15 +39,17 @@ def test_demo_samples_of_jno(jno_ready):
 
     assert report.error == ""
     assert outcomes(report) == {
-        "AV-2026-0031.pdf": Outcome.IMPORTED,
-        "FA-2026-0501.pdf": Outcome.IMPORTED,
-        "FA-2026-0502.pdf": Outcome.IMPORTED,
-        "FA-2026-0610.pdf": Outcome.TO_COMPLETE,
-        "INV-2026-0077.xml": Outcome.IMPORTED,
-        "INV-US-2026-118.xml": Outcome.REFUSED,
+        "AV-2026-0031.pdf": Outcome.CREATED,
+        "FA-2026-0501.pdf": Outcome.CREATED,
+        "FA-2026-0502.pdf": Outcome.CREATED,
+        "FA-2026-0610.pdf": Outcome.CREATED,
+        "INV-2026-0077.xml": Outcome.CREATED,
+        "INV-US-2026-118.xml": Outcome.CREATED,
     }
     invoices = {i.number: i for i in Invoice.objects.filter(company=jno_ready).select_related("supplier")}
-    assert set(invoices) == {"AV-2026-0031", "FA-2026-0501", "FA-2026-0502", "FA-2026-0610", "INV-2026-0077"}
+    assert set(invoices) == {
+        "AV-2026-0031", "FA-2026-0501", "FA-2026-0502", "FA-2026-0610", "INV-2026-0077", "INV-US-2026-118"
+    }  # fmt: skip
 
     # Factur-X, supplier by SIREN, its expense account and the tax code of the rate.
     first = invoices["FA-2026-0501"]
@@ -149,26 +80,26 @@ def test_demo_samples_of_jno(jno_ready):
     assert unknown.incomplete_reason.startswith("Fournisseur inconnu : SIREN 612345678 (Transports Martin SARL).")
     assert "Fournisseur manquant." in unknown.incomplete_reason
 
+    # In dollars: imported « à compléter » until the accountant gives the rate.
+    dollars = invoices["INV-US-2026-118"]
+    assert (dollars.currency, dollars.exchange_rate, dollars.status) == ("USD", None, Invoice.Status.TO_COMPLETE)
+    assert "Facture en USD : saisissez le cours (1 USD = … EUR)." in dollars.incomplete_reason
+
     assert left_in(jno_ready) == {
         "": [],
-        PROCESSED_DIR: sorted(
-            [f"{name}{suffix}" for name in outcomes(report) if name != "INV-US-2026-118.xml" for suffix in ("", ".txt")]
-        ),
-        ERRORS_DIR: ["INV-US-2026-118.xml", "INV-US-2026-118.xml.txt"],
+        PROCESSED_DIR: sorted(f"{name}{suffix}" for name in outcomes(report) for suffix in ("", ".txt")),
+        ERRORS_DIR: [],
         CLAIMED_DIR: [],
     }
     assert f"(id {first.pk}), statut « à valider »" in note(jno_ready, PROCESSED_DIR, "FA-2026-0501.pdf")
     assert "Fournisseur inconnu : SIREN 612345678" in note(jno_ready, PROCESSED_DIR, "FA-2026-0610.pdf")
-    assert "Refusée : Devise USD refusée : seules les factures en EUR sont acceptées." in note(
-        jno_ready, ERRORS_DIR, "INV-US-2026-118.xml"
-    )
 
 
 def test_demo_samples_of_multi_wait_for_their_analytics(multi_ready):
     for path in samples_for_company("MULTI"):
         drop(multi_ready, path.name, path.read_bytes())
     report = intake_company(company=multi_ready)
-    assert outcomes(report) == {"FA-2026-1201.xml": Outcome.TO_COMPLETE, "FA-2026-1202.pdf": Outcome.TO_COMPLETE}
+    assert outcomes(report) == {"FA-2026-1201.xml": Outcome.CREATED, "FA-2026-1202.pdf": Outcome.CREATED}
     cii = Invoice.objects.get(company=multi_ready, number="FA-2026-1201")
     assert (cii.source_format, cii.supplier.code) == ("cii", "F0001")
     assert cii.incomplete_reason == "Ligne 1 : section analytique obligatoire pour cette société."
@@ -199,7 +130,7 @@ def test_unknown_supplier_leaves_the_invoice_to_complete(jno_ready):
     report = intake_company(company=jno_ready)
     [item] = report.files
     invoice = Invoice.objects.get(pk=item.invoice_id)
-    assert item.outcome == Outcome.TO_COMPLETE and item.reason == invoice.incomplete_reason
+    assert item.outcome == Outcome.CREATED and item.reason == invoice.incomplete_reason
     assert invoice.incomplete_reason.splitlines()[:3] == [
         "Fournisseur inconnu : SIREN 612345678 (Transports Martin SARL). Créez-le dans Sage FRP 1000 et mettez à"
         " jour la société, ou choisissez-le sur la facture.",
@@ -225,7 +156,7 @@ def test_blocked_supplier_inactive_account_and_rate_without_tax_code(jno_ready):
     )
     drop(jno_ready, "compte.xml", cii_xml(an_invoice(jno_ready, number="FA-101", code="F0001")))
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"pieges.xml": Outcome.TO_COMPLETE, "compte.xml": Outcome.TO_COMPLETE}
+    assert outcomes(report) == {"pieges.xml": Outcome.CREATED, "compte.xml": Outcome.CREATED}
     blocked = Invoice.objects.get(company=jno_ready, supplier__code="F0042")
     assert blocked.incomplete_reason.splitlines()[:2] == [
         f"Fournisseur F0042 {blocked.supplier.label} bloqué dans Sage FRP 1000.",
@@ -252,7 +183,7 @@ def refused_alone(company: Company, name: str, content: bytes | None = None) -> 
         drop(company, name, content)
     drop(company, "bonne.xml", cii_xml(an_invoice(company, number="FA-BONNE")))
     report = intake_company(company=company)
-    assert outcomes(report) == {name: Outcome.REFUSED, "bonne.xml": Outcome.IMPORTED}
+    assert outcomes(report) == {name: Outcome.REFUSED, "bonne.xml": Outcome.CREATED}
     assert Invoice.objects.filter(company=company).get().number == "FA-BONNE"
     assert left_in(company)[ERRORS_DIR] == [name, f"{name}.txt"]
     assert left_in(company)[""] == [] and left_in(company)[CLAIMED_DIR] == []
@@ -311,22 +242,28 @@ def test_fifty_megabyte_file(jno_ready):
     assert reason == "Fichier trop volumineux (50,0 Mo) : la limite est de 20 Mo."
 
 
-def test_wrong_currency(jno_ready):
-    reason = refused_alone(jno_ready, "dollars.xml", cii_xml(an_invoice(jno_ready, currency="USD")))
-    assert reason == "Devise USD refusée : seules les factures en EUR sont acceptées."
+def test_another_currency_is_imported_to_complete_with_its_currency(jno_ready):
+    drop(jno_ready, "dollars.xml", cii_xml(an_invoice(jno_ready, currency="USD")))
+    assert outcomes(intake_company(company=jno_ready)) == {"dollars.xml": Outcome.CREATED}
+    invoice = Invoice.objects.get(company=jno_ready)
+    assert (invoice.currency, invoice.exchange_rate, invoice.status) == ("USD", None, Invoice.Status.TO_COMPLETE)
+    assert invoice.incomplete_reason == "Facture en USD : saisissez le cours (1 USD = … EUR)."
 
 
 def test_amounts_that_do_not_add_up(jno_ready):
     wrong = an_invoice(jno_ready) | {"BT-112": "150.00", "BT-115": "150.00"}
     reason = refused_alone(jno_ready, "faux.pdf", facturx_pdf(wrong))
-    assert reason == "Montants incohérents : total HT 100.00 € + TVA 20.00 € ≠ total TTC 150.00 €."
+    assert reason == (
+        "Facture incohérente selon la norme EN 16931 — BR-CO-15 : le total TTC (BT-112 = 150,00) n'est pas le total"
+        " HT plus la TVA (120,00)."
+    )
 
 
 def test_unknown_supplier_does_not_stop_the_others(jno_ready):
     drop(jno_ready, "inconnu.xml", cii_xml(an_invoice(jno_ready, seller=seller("Inconnue SA", siren="612345678"))))
     drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready, number="FA-BONNE")))
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"inconnu.xml": Outcome.TO_COMPLETE, "bonne.xml": Outcome.IMPORTED}
+    assert outcomes(report) == {"inconnu.xml": Outcome.CREATED, "bonne.xml": Outcome.CREATED}
     assert report.files[1].reason.startswith("Fournisseur inconnu : SIREN 612345678 (Inconnue SA).")
 
 
@@ -336,7 +273,7 @@ def test_file_still_being_written_waits_for_a_later_scan(jno_ready):
     drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready, number="FA-BONNE")))
 
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"arrive.pdf": Outcome.PENDING, "bonne.xml": Outcome.IMPORTED}
+    assert outcomes(report) == {"arrive.pdf": Outcome.PENDING, "bonne.xml": Outcome.CREATED}
     assert report.files[0].reason == "Fichier en cours d'écriture : il sera lu au prochain passage."
     assert left_in(jno_ready)[""] == ["arrive.pdf"] and left_in(jno_ready)[ERRORS_DIR] == []
 
@@ -345,7 +282,7 @@ def test_file_still_being_written_waits_for_a_later_scan(jno_ready):
     stamp = time.time() - 60
     os.utime(path, (stamp, stamp))
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"arrive.pdf": Outcome.IMPORTED}
+    assert outcomes(report) == {"arrive.pdf": Outcome.CREATED}
     assert Invoice.objects.filter(company=jno_ready).count() == 2
 
 
@@ -357,14 +294,14 @@ def test_same_file_dropped_twice_is_imported_once(jno_ready):
     drop(jno_ready, "facture.pdf", content)
     drop(jno_ready, "copie.pdf", content)
     first = intake_company(company=jno_ready)
-    assert outcomes(first) == {"copie.pdf": Outcome.IMPORTED, "facture.pdf": Outcome.REFUSED}
+    assert outcomes(first) == {"copie.pdf": Outcome.CREATED, "facture.pdf": Outcome.DUPLICATE}
     invoice = Invoice.objects.get(company=jno_ready)
-    assert first.files[1].reason == f"Fichier déjà importé : facture n° FA-100 (id {invoice.pk})."
+    assert first.files[1].reason == f"Déjà reçue : facture N° FA-100 (/factures/{invoice.pk}/) — même fichier."
 
     # Dropped again later, under its first name: refused again, kept apart from the first refusal.
     drop(jno_ready, "facture.pdf", content)
     again = intake_company(company=jno_ready)
-    assert outcomes(again) == {"facture.pdf": Outcome.REFUSED}
+    assert outcomes(again) == {"facture.pdf": Outcome.DUPLICATE}
     assert Invoice.objects.filter(company=jno_ready).count() == 1
     errors = left_in(jno_ready)[ERRORS_DIR]
     assert len(errors) == 4 and "facture.pdf" in errors and "facture.pdf.txt" in errors
@@ -375,7 +312,7 @@ def test_file_already_in_processed_is_not_imported_again(jno_ready):
     drop(jno_ready, f"{PROCESSED_DIR}/ancienne.xml", content)
     drop(jno_ready, "nouvelle.xml", content)
     report = intake_company(company=jno_ready)
-    assert report.files[0].reason == "Fichier déjà importé : le même fichier est déjà dans traités/ (ancienne.xml)."
+    assert report.files[0].reason == "Déjà reçue : le même fichier est déjà dans traités/ (ancienne.xml)."
     assert not Invoice.objects.exists()
 
 
@@ -386,10 +323,18 @@ def test_duplicate_invoice_of_the_same_supplier_is_refused(jno_ready):
     # Same supplier and number, another file (the PDF of the same invoice).
     drop(jno_ready, "doublon.pdf", facturx_pdf(an_invoice(jno_ready)))
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"doublon.pdf": Outcome.REFUSED}
+    assert outcomes(report) == {"doublon.pdf": Outcome.DUPLICATE}
     supplier = original.supplier
     assert report.files[0].reason == (
-        f"Facture en double : F0001 {supplier.label} a déjà une facture n° FA-100 dans SFD (id {original.pk})."
+        f"Déjà reçue : facture N° FA-100 (/factures/{original.pk}/) — même facture (fournisseur, numéro, date et"
+        " montant)."
+    )
+    # The same number again, another date: the supplier cannot have two invoices of one number.
+    drop(jno_ready, "autre-date.xml", cii_xml(an_invoice(jno_ready, issue_date=dt.date(2026, 11, 3))))
+    report = intake_company(company=jno_ready)
+    assert report.files[0].reason == (
+        f"Déjà reçue : facture N° FA-100 (/factures/{original.pk}/) — F0001 {supplier.label} a déjà une facture"
+        " de ce numéro."
     )
     assert Invoice.objects.filter(company=jno_ready).count() == 1
 
@@ -424,10 +369,10 @@ def test_two_scans_at_once_import_each_file_exactly_once(jno_ready):
     assert errors == [] and len(reports) == 2
     handled = {item.name: item for report in reports for item in report.files}
     assert sorted(handled) == sorted([*names, "zz-copie.xml"])
-    imported = sorted(name for name, item in handled.items() if item.outcome == Outcome.IMPORTED)
+    imported = sorted(name for name, item in handled.items() if item.outcome == Outcome.CREATED)
     [twin] = set(handled) - set(imported)
     assert twin in ("facture-01.xml", "zz-copie.xml")
-    assert handled[twin].reason.startswith("Fichier déjà importé : ")
+    assert handled[twin].outcome == Outcome.DUPLICATE and handled[twin].reason.startswith("Déjà reçue : ")
     assert Invoice.objects.filter(company=jno_ready).count() == 12
     assert left_in(jno_ready)[PROCESSED_DIR] == sorted(n + s for n in imported for s in ("", ".txt"))
     assert left_in(jno_ready)[ERRORS_DIR] == [twin, f"{twin}.txt"] and left_in(jno_ready)[CLAIMED_DIR] == []
@@ -439,7 +384,7 @@ def test_long_names_keep_room_for_their_note(jno_ready):
     intake_company(company=jno_ready)
     drop(jno_ready, name, cii_xml(an_invoice(jno_ready, number="FA-2")))
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {name: Outcome.IMPORTED}
+    assert outcomes(report) == {name: Outcome.CREATED}
     processed = left_in(jno_ready)[PROCESSED_DIR]
     assert len(processed) == 4 and all(len(os.fsencode(n)) <= 255 for n in processed)
     second = Invoice.objects.get(number="FA-2")
@@ -452,19 +397,16 @@ def test_file_left_in_progress_by_a_dead_scan_is_taken_back(jno_ready):
     drop(jno_ready, f"{CLAIMED_DIR}/orpheline.xml", cii_xml(an_invoice(jno_ready)), age=STALE_CLAIM_SECONDS + 60)
     drop(jno_ready, f"{CLAIMED_DIR}/en-main.xml", cii_xml(an_invoice(jno_ready, number="FA-2")), age=30)
     report = intake_company(company=jno_ready)
-    assert outcomes(report) == {"orpheline.xml": Outcome.IMPORTED}
+    assert outcomes(report) == {"orpheline.xml": Outcome.CREATED}
     # A claim younger than the limit belongs to a scan still at work.
     assert sorted(p.name for p in claimed.iterdir()) == ["en-main.xml"]
 
 
-def test_what_is_not_an_invoice_file_is_left_alone(jno_ready):
-    drop(jno_ready, ".cache.xml", b"<cache/>")
-    drop(jno_ready, "lisez-moi.txt", b"notes")
+def test_subfolders_of_the_scan_folder_are_not_read(jno_ready):
     drop(jno_ready, "archives/vieille.xml", b"<old/>")
-    os.symlink("/etc/passwd", folder_of(jno_ready) / "lien.xml")
     report = intake_company(company=jno_ready)
     assert report.files == []
-    assert left_in(jno_ready)[""] == [".cache.xml", "lien.xml", "lisez-moi.txt"]
+    assert (folder_of(jno_ready) / "archives" / "vieille.xml").read_bytes() == b"<old/>"
 
 
 def test_scan_directory_must_stay_under_the_scan_root(connector, scan_root):
@@ -479,7 +421,10 @@ def test_scan_directory_must_stay_under_the_scan_root(connector, scan_root):
 def test_unreadable_scan_folder_is_reported(jno_ready):
     drop(jno_ready, PROCESSED_DIR, b"un fichier, pas un dossier")
     report = intake_company(company=jno_ready)
-    assert report.error.startswith("Répertoire de scan C0071000325_data_6 inaccessible : ")
+    assert report.error == (
+        "Le dossier de travail « traités » n'est pas un dossier (lien symbolique ou fichier) : refusé, SFD ne suit"
+        " jamais un lien hors du répertoire de scan."
+    )
 
 
 # --- tasks and command ------------------------------------------------------------------------------------
@@ -489,7 +434,7 @@ def test_tasks_read_every_company_with_a_scan_directory(jno_ready, multi_ready, 
     make_company(connector, "SANS")  # no scan directory: not read
     drop(jno_ready, "jno.xml", cii_xml(an_invoice(jno_ready)))
     drop(multi_ready, "multi.xml", cii_xml(an_invoice(multi_ready)))
-    assert intake_company_task(jno_ready.pk)["imported"] == 1
+    assert intake_company_task(jno_ready.pk)["created"] == 1
     assert intake_company_task(999_999) == {"company_id": 999_999, "error": "missing"}
     celery_app.conf.task_always_eager = True
     try:
@@ -500,16 +445,17 @@ def test_tasks_read_every_company_with_a_scan_directory(jno_ready, multi_ready, 
 
 
 def test_import_invoices_command_prints_the_report_in_french(jno_ready):
-    drop(jno_ready, "dollars.xml", samples_for_company("JNO")[-1].read_bytes())
+    drop(jno_ready, "coupé.xml", cii_xml(an_invoice(jno_ready))[:-100])
     drop(jno_ready, "bonne.xml", cii_xml(an_invoice(jno_ready)))
     out = io.StringIO()
     call_command("import_invoices", "--company", "JNO", stdout=out)
     invoice = Invoice.objects.get(company=jno_ready)
-    assert out.getvalue().splitlines() == [
-        "JNO (C0071000325_data_6) : 2 fichier(s) — 1 importée, 0 à compléter, 1 refusée, 0 ignorée pour l'instant",
-        f"  bonne.xml : importée — facture id {invoice.pk}",
-        "  dollars.xml : refusée — Devise USD refusée : seules les factures en EUR sont acceptées.",
-        "1 fichier(s) refusé(s) : voyez le .txt à côté de chacun dans erreurs/.",
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == [
+        "JNO (C0071000325_data_6) : 2 fichiers — 1 facture créée, 0 déjà reçues, 1 refusée, 0 ignorées, 0 en attente",
+        f"  bonne.xml : facture créée — facture id {invoice.pk}",
     ]
+    assert lines[2].startswith("  coupé.xml : refusée — XML illisible (tronqué ou mal formé)")
+    assert lines[3:] == ["1 fichier non importé : voyez le .txt à côté de lui dans erreurs/."]
     with pytest.raises(CommandError, match="Société inconnue, inactive ou sans répertoire de scan : NOPE"):
         call_command("import_invoices", "--company", "NOPE", stdout=io.StringIO())

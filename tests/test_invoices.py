@@ -87,11 +87,17 @@ def test_totals_must_agree_to_the_cent(pulled):
     assert invoice.status == Invoice.Status.TO_COMPLETE and invoice.export_state == ExportState.NONE
 
 
-def test_other_currencies_are_refused(pulled):
+def test_another_currency_waits_for_its_rate(pulled):
     invoice = make_invoice(pulled, currency="USD")
     with pytest.raises(InvoiceInvalid) as invalid:
         invoice_validate(invoice=invoice, actor=None)
-    assert "Devise USD refusée" in str(invalid.value)
+    assert [(p.field, p.message) for p in invalid.value.problems] == [
+        ("exchange_rate", "Facture en USD : saisissez le cours (1 USD = … EUR).")
+    ]
+    invoice = invoice_update(
+        invoice=invoice, fields={"exchange_rate": Decimal("0.9")}, lines=_lines(invoice), actor=None
+    )
+    assert invoice_validate(invoice=invoice, actor=None).status == Invoice.Status.VALIDATED
 
 
 def test_a_correction_is_a_new_version_and_clears_the_stale_anomaly(pulled):

@@ -56,8 +56,16 @@ def test_demo_dataset_has_realistic_french_referential(sage):
     assert "401000" in accounts and "445660" in accounts
     assert any(code.startswith("60") for code in accounts) and any(code.startswith("62") for code in accounts)
     assert accounts["606800"]["active"] is False
-    tax = {item["code"]: item["rate"] for item in sage.get("/companies/S1/tax-codes").json()["items"]}
-    assert tax == {"T20": "20.00", "T10": "10.00", "T55": "5.50", "T21": "2.10", "EXO": "0.00"}
+    tax = {
+        item["code"]: (item["rate"], item["vat_category"], item["deductible_account"], item["collected_account"])
+        for item in sage.get("/companies/S1/tax-codes").json()["items"]
+    }
+    assert tax == {
+        "T20": ("20.00", "S", "445660", ""), "T10": ("10.00", "S", "445660", ""), "T55": ("5.50", "S", "445660", ""),
+        "T21": ("2.10", "S", "445660", ""), "EXO": ("0.00", "E", "", ""), "HC": ("0.00", "O", "", ""),
+        # Self-assessed: the VAT is booked as deductible and as due.
+        "AL20": ("20.00", "AE", "445660", "445710"), "AI20": ("20.00", "K", "445662", "445200"),
+    }  # fmt: skip
     modes = {item["code"] for item in sage.get("/companies/S1/payment-modes").json()["items"]}
     assert modes == {"VIR", "CHQ", "PRLV", "LCR"}
     suppliers = sage.get("/companies/S1/suppliers", params={"limit": 100}).json()["items"]

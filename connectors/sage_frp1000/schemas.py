@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# EN 16931's VAT categories (UNTDID 5305), which a tax code may say it books.
+VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
 KINDS = ("accounts", "suppliers", "journals", "tax-codes", "analytic-sections", "payment-modes")
 CODE_MAX = 40
 LABEL_MAX = 255
@@ -102,9 +104,14 @@ def _tax_code(raw: dict) -> dict:
         raise ItemError(f"taux de TVA invalide : {raw.get('rate')!r}") from None
     if not rate.is_finite() or not Decimal("0") <= rate <= Decimal("100"):
         raise ItemError(f"taux de TVA invalide : {raw.get('rate')!r}")
+    category = _text(raw, "vat_category", max_length=2).upper()
+    if category and category not in VAT_CATEGORIES:
+        raise ItemError(f"catégorie de TVA inconnue : {category!r}")
     return {
         "rate": rate.quantize(Decimal("0.01")),
         "deductible_account": _text(raw, "deductible_account", max_length=CODE_MAX),
+        "collected_account": _text(raw, "collected_account", max_length=CODE_MAX),
+        "vat_category": category,
     }
 
 
@@ -138,6 +145,7 @@ def clean_company(raw: Any) -> dict:
         "code": _text(raw, "code", max_length=CODE_MAX, required=True),
         "name": _text(raw, "name", max_length=200, required=True),
         "siren": _text(raw, "siren", max_length=9),
+        "vat_number": _text(raw, "vat_number", max_length=20).replace(" ", "").upper(),
         "currency": _text(raw, "currency", max_length=3, default="EUR"),
         "closed_until": closed_until,
         "analytic_required": _bool(raw, "analytic_required", default=False),

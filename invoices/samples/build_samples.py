@@ -36,7 +36,7 @@ def invoice_data(
     *,
     number: str,
     seller: dict,
-    buyer: str,
+    buyer: str | dict,
     lines: list[tuple[str, str, str]],
     issue_date: dt.date,
     due_date: dt.date | None = None,
@@ -45,7 +45,7 @@ def invoice_data(
 ) -> dict:
     """An EN 16931 invoice as the library's data dict (BT-/BG- keys), totals computed from ``lines``.
 
-    ``lines`` are (label, amount HT, VAT rate) with decimal strings.
+    ``lines`` are (label, amount HT, VAT rate) with decimal strings; ``buyer`` a name, or a party like ``seller``'s.
     """
     bases: dict[Decimal, Decimal] = {}
     for _label, amount, rate in lines:
@@ -65,7 +65,7 @@ def invoice_data(
         # CII wants a delivery block; the delivery date is the simplest thing to put in it.
         "BT-72": issue_date,
         "BG-4": seller,
-        "BG-7": {"name": buyer, "country_code": "FR"},
+        "BG-7": buyer if isinstance(buyer, dict) else {"name": buyer, "country_code": "FR"},
         "BG-23": breakdown,
         "BT-106": f"{total_ht:.2f}",
         "BT-109": f"{total_ht:.2f}",

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,18 @@ def _tesseract() -> str | None:
     return None
 
 
+# The public e-invoice samples (CEN's examples, the factur-x library's fixtures) live beside the project, never in it.
+EINVOICE_SAMPLES = os.environ.get(
+    "SFD_EINVOICE_SAMPLES", str(Path(__file__).resolve().parents[2].parent / "shared" / "einvoice-samples")
+)
+
+
+def _einvoice_samples() -> str | None:
+    if not os.path.isdir(EINVOICE_SAMPLES):
+        return f"no e-invoice samples at {EINVOICE_SAMPLES} (set SFD_EINVOICE_SAMPLES to their folder)"
+    return None
+
+
 @dataclass(frozen=True)
 class Service:
     group: str
@@ -84,6 +97,9 @@ SERVICES = {
     "chromium": Service("browser journeys (Playwright driving Chromium)", _chromium),
     "redis-server": Service("tests that start and kill a Redis of their own (broker loss)", _redis_server),
     "tesseract": Service("scan reading by OCR (Tesseract)", _tesseract),
+    "einvoice-samples": Service(
+        "public e-invoice samples (CEN, factur-x) and their expected outcomes", _einvoice_samples
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 The ten companies of the manual page, each with a realistic French referential: a chart of accounts
 (401 collective supplier accounts, 44566x deductible VAT, 60x–62x expenses), 42 to 60 suppliers with valid
-SIREN and FR VAT numbers, journals ACH/BQ/OD, tax codes 20 %, 10 %, 5,5 %, 2,1 % and exonéré, an analytic
+SIREN and FR VAT numbers, journals ACH/BQ/OD, tax codes 20 %, 10 %, 5,5 %, 2,1 %, exonéré, hors champ and two
+self-assessed ones (autoliquidation, acquisition intracommunautaire), an analytic
 axis with sections, payment modes VIR/CHQ/PRLV/LCR.
 
 Deliberate traps, so that the anomaly journey can be shown:
@@ -62,8 +63,10 @@ ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ("404000", "Fournisseurs d'immobilisations", "fournisseur"),
     ("408100", "Fournisseurs - Factures non parvenues", "fournisseur"),
     ("445620", "TVA déductible sur immobilisations", "tva"),
+    ("445200", "TVA due intracommunautaire", "tva"),
     ("445660", "TVA déductible sur autres biens et services", "tva"),
     ("445662", "TVA déductible intracommunautaire", "tva"),
+    ("445710", "TVA collectée (autoliquidation)", "tva"),
     ("512000", "Banque", "banque"),
     ("601000", "Achats stockés - Matières premières", "charge"),
     ("602200", "Fournitures consommables", "charge"),
@@ -95,12 +98,17 @@ JOURNALS = (
     ("OD", "Opérations diverses", "od"),
 )
 
+# (code, label, rate, deductible account, collected account, EN 16931 VAT category). The two self-assessed codes book
+# their VAT as deductible and as due (reverse charge AE on domestic works, K on acquisitions from another EU state).
 TAX_CODES = (
-    ("T20", "TVA déductible 20 %", "20.00", "445660"),
-    ("T10", "TVA déductible 10 %", "10.00", "445660"),
-    ("T55", "TVA déductible 5,5 %", "5.50", "445660"),
-    ("T21", "TVA déductible 2,1 %", "2.10", "445660"),
-    ("EXO", "Exonéré de TVA", "0.00", ""),
+    ("T20", "TVA déductible 20 %", "20.00", "445660", "", "S"),
+    ("T10", "TVA déductible 10 %", "10.00", "445660", "", "S"),
+    ("T55", "TVA déductible 5,5 %", "5.50", "445660", "", "S"),
+    ("T21", "TVA déductible 2,1 %", "2.10", "445660", "", "S"),
+    ("EXO", "Exonéré de TVA", "0.00", "", "", "E"),
+    ("HC", "Hors champ de la TVA", "0.00", "", "", "O"),
+    ("AL20", "Autoliquidation 20 % (sous-traitance, travaux)", "20.00", "445660", "445710", "AE"),
+    ("AI20", "Acquisition intracommunautaire 20 %", "20.00", "445662", "445200", "K"),
 )
 
 ANALYTIC_AXIS = "CC"
@@ -220,8 +228,9 @@ def referential_for(company: DemoCompany) -> dict[str, list[dict]]:
             base(code, label, code not in company.inactive_journals) | {"type": kind} for code, label, kind in JOURNALS
         ],
         "tax-codes": [
-            base(code, label) | {"rate": rate, "deductible_account": account}
-            for code, label, rate, account in TAX_CODES
+            base(code, label)
+            | {"rate": rate, "deductible_account": account, "collected_account": collected, "vat_category": category}
+            for code, label, rate, account, collected, category in TAX_CODES
         ],
         "analytic-sections": [base(code, label) | {"axis": ANALYTIC_AXIS} for code, label in ANALYTIC_SECTIONS],
         "payment-modes": [base(code, label) for code, label in PAYMENT_MODES],
@@ -234,6 +243,7 @@ def company_record(company: DemoCompany) -> dict:
         "code": company.code,
         "name": company.name,
         "siren": siren,
+        "vat_number": vat_number(siren),
         "currency": "EUR",
         "closed_until": CLOSED_UNTIL,
         "analytic_required": company.analytic_required,

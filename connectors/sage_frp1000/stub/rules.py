@@ -12,6 +12,9 @@ from .store import Store
 
 LABEL_MAX = 60
 AMOUNT_RE = re.compile(r"^\d{1,13}\.\d{2}$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+RATE_RE = re.compile(r"^\d{1,9}(\.\d{1,6})?$")
+ACCOUNTING_CURRENCY = "EUR"
 
 
 def payload_hash(entry: dict) -> str:
@@ -41,6 +44,36 @@ def _amount(value, field: str, errors: list[dict]) -> Decimal | None:
     except InvalidOperation:  # pragma: no cover - the pattern already guarantees a decimal
         errors.append(_error("AMOUNT_INVALID", field, f"Montant invalide : {value!r}"))
         return None
+
+
+def _currency_and_rate(entry: dict, errors: list[dict]) -> Decimal | None:
+    """An entry in a foreign currency: its ISO code and its rate (EUR for one unit); None for an entry in euros."""
+    currency = entry.get("currency", ACCOUNTING_CURRENCY)
+    if not isinstance(currency, str) or not CURRENCY_RE.match(currency):
+        errors.append(_error("CURRENCY_INVALID", "currency", f"Devise invalide : {currency!r} (attendu : USD)."))
+        return None
+    if currency == ACCOUNTING_CURRENCY:
+        return None
+    rate = entry.get("rate")
+    if not isinstance(rate, str) or not RATE_RE.match(rate) or Decimal(rate) <= 0:
+        errors.append(
+            _error("RATE_INVALID", "rate", f"Cours invalide pour {currency} : {rate!r} (attendu : 0.923400).")
+        )
+        return None
+    return Decimal(rate)
+
+
+def _check_conversion(line: dict, amount: Decimal, rate: Decimal, count: int, field: str, errors: list[dict]) -> None:
+    """Each line of an entry in a foreign currency says its amount in that currency, and its euros are that amount
+    at the rate, to the rounding of the conversion (the balancing line may hold up to a cent per line)."""
+    value = line.get("currency_amount")
+    if not isinstance(value, str) or not AMOUNT_RE.match(value):
+        errors.append(_error("AMOUNT_INVALID", field, f"Montant en devise invalide : {value!r} (attendu : 1234.56)."))
+        return
+    if abs(Decimal(value) * rate - amount) > Decimal("0.01") * count:
+        errors.append(
+            _error("AMOUNT_INVALID", field, f"{value} au cours de {rate} ne donne pas {amount} : montant incohérent.")
+        )
 
 
 def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
@@ -76,6 +109,7 @@ def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
     if not isinstance(lines, list) or len(lines) < 2:
         errors.append(_error("UNBALANCED", "lines", "Une écriture a au moins deux lignes."))
         return errors
+    rate = _currency_and_rate(entry, errors)
 
     total_debit = Decimal("0")
     total_credit = Decimal("0")
@@ -118,6 +152,8 @@ def validate_entry(store: Store, db, company: dict, entry: dict) -> list[dict]:
                 errors.append(_error("AMOUNT_INVALID", prefix, "Une ligne est au débit ou au crédit, pas les deux."))
             total_debit += debit
             total_credit += credit
+            if rate is not None:
+                _check_conversion(line, debit + credit, rate, len(lines), f"{prefix}.currency_amount", errors)
         analytic = line.get("analytic") or []
         is_expense = str(line.get("account", "")).startswith("6")
         if company.get("analytic_required") and is_expense and not analytic:
