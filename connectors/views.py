@@ -14,6 +14,8 @@ from .forms import ConnectorForm, ScheduleForm
 from .models import Connector
 from .schedule import describe
 
+# A connector and the schedule serve every company: only a user who sees every company holds this right, whatever
+# his groups give (accounts.backends).
 RIGHT = "connectors.manage_connectors"
 TABS = ("connexion", "synchronisation")
 

@@ -145,6 +145,7 @@ def test_synchroniser_maintenant_starts_the_automatic_run(client, admin, jno):
 
 def test_environment_seeds_the_first_connector(client, bob, db, settings):
     grant(bob, "connectors.manage_connectors")
+    give_companies(bob, all_companies=True)
     settings.SAGE_FRP1000_URL = "http://sage.example:8080"
     settings.SAGE_FRP1000_API_KEY = "cle-de-l-environnement"
     client.force_login(bob)

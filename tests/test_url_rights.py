@@ -2,7 +2,8 @@
 
 The test walks the whole URL configuration: a URL without an entry in ``SPECS`` fails it. For each one:
 anonymous → login; logged in without the right → 403; with the right but another company's object → 404;
-with the right → 200/302. And every POST is refused without its CSRF token.
+with the right → 200/302. A right that acts on every company (the connectors, the schedule) is refused (403) to a
+holder limited to some companies. And every POST is refused without its CSRF token.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from companies.models import CompanyAccess
 from companies.services import company_referential_pull
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant, make_company
@@ -39,6 +41,8 @@ class Spec:
     # False for what belongs to no company: a connector serves a group of companies, and its settings and the
     # schedule are one administrator's right (« Paramétrage des connecteurs »), not a company's data.
     company_scoped: bool = True
+    # The page acts on every company at once: a holder of the right who sees only some companies gets 403.
+    every_company: bool = False
 
 
 def company_pk(world: World, which: str) -> dict:
@@ -84,23 +88,25 @@ SPECS: dict[str, Spec] = {
     "synchro:csv": Spec(perm="synchro.view_synchronisations"),
     "synchro:run": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
     "synchro:run_progress": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
-    "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",)),
-    "synchro:recent_runs": Spec(perm="connectors.manage_connectors"),
-    "connectors:settings": Spec(perm="connectors.manage_connectors"),
-    "connectors:create": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
+    "synchro:recent_runs": Spec(perm="connectors.manage_connectors", every_company=True),
+    "connectors:settings": Spec(perm="connectors.manage_connectors", every_company=True),
+    "connectors:create": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
     "connectors:save": Spec(
         perm="connectors.manage_connectors",
         methods=("POST",),
         kwargs=lambda world, which: {"pk": world.own["connector"].pk},
         company_scoped=False,
+        every_company=True,
     ),
     "connectors:test": Spec(
         perm="connectors.manage_connectors",
         methods=("POST",),
         kwargs=lambda world, which: {"pk": world.own["connector"].pk},
         company_scoped=False,
+        every_company=True,
     ),
-    "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
     "synchro:anomaly": Spec(
         perm="synchro.view_synchronisations",
         kwargs=lambda world, which: {"invoice_pk": getattr(world, which)["invoice"].pk},
@@ -179,6 +185,10 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
         if spec.perm:
             grant(bob, spec.perm)
         allowed.force_login(bob)
+        if spec.every_company:
+            CompanyAccess.objects.filter(user=bob).update(all_companies=False)
+            assert _call(allowed, method, url, own_data).status_code == 403, (name, method, "some companies only")
+            CompanyAccess.objects.filter(user=bob).update(all_companies=True)
         if spec.kwargs and spec.company_scoped:
             other_url = reverse(name, kwargs=spec.kwargs(world, "other"))
             assert _call(allowed, method, other_url, own_data).status_code == 404, (
