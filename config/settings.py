@@ -226,6 +226,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
     # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
     "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
+    # Each Sage FRP 1000 server's /health, stored for /healthz, which never calls Sage itself. A probe that waited in
+    # the queue longer than a tick is dropped: the next one is due.
+    "connectors-health": {
+        "task": "connectors.tasks.connectors_health_task",
+        "schedule": SCHEDULER_TICK_SECONDS,
+        "options": {"expires": SCHEDULER_TICK_SECONDS},
+    },
 }
 
 # --- the Sage FRP 1000 connector and the synchronisation --------------------------------------------
