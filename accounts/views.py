@@ -125,6 +125,7 @@ def rights(request):
         "page": page,
         "query": query,
         "scope": scope,
+        "gives_only_held": scope.held != set(RIGHTS_BY_PERM),
         "every_company_only": selectors.EVERY_COMPANY_ONLY,
         "groups": groups,
         "group_rows": selectors.group_rows(scope=scope, groups=groups),

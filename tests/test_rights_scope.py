@@ -238,6 +238,7 @@ def test_the_screen_shows_a_limited_manager_only_what_he_may_change(client, mana
     view_box = dave_row.split('value="synchro.view_synchronisations"')[1].split(">")[0]
     assert "disabled" in bap_box and "disabled" not in view_box
     assert "Vous n'avez pas ce droit : vous ne pouvez pas le donner." in dave_row
+    assert "Les cases grisées sont des droits que vous n'avez pas vous-même" in html
     assert 'name="groups_shown"' not in html
 
 
