@@ -43,6 +43,8 @@ class Spec:
     company_scoped: bool = True
     # The page acts on every company at once: a holder of the right who sees only some companies gets 403.
     every_company: bool = False
+    # A POST that needs one more right than reading the page (correcting an invoice): 403 with ``perm`` alone.
+    post_perm: str | None = None
 
 
 def company_pk(world: World, which: str) -> dict:
@@ -61,7 +63,7 @@ SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
     "favicon": Spec(perm=None, public=True, ok=(301,)),
-    "login": Spec(perm=None, public=True, methods=("GET",)),
+    "login": Spec(perm=None, public=True, methods=("GET", "POST")),
     "logout": Spec(perm=None, public=True, methods=("POST",)),
     "accounts:rights": Spec(perm="accounts.manage_rights", methods=("GET", "POST")),
     "companies:list": Spec(perm="companies.update_companies"),
@@ -74,7 +76,9 @@ SPECS: dict[str, Spec] = {
     "companies:detail": Spec(perm="companies.update_companies", methods=("GET", "POST"), kwargs=company_pk),
     "companies:status": Spec(perm="companies.update_companies", kwargs=company_pk),
     "invoices:list": Spec(perm="invoices.view_invoices"),
-    "invoices:detail": Spec(perm="invoices.view_invoices", kwargs=invoice_pk),
+    "invoices:detail": Spec(
+        perm="invoices.view_invoices", methods=("GET", "POST"), kwargs=invoice_pk, post_perm="invoices.edit_invoices"
+    ),
     "invoices:validate": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=invoice_pk),
     "invoices:bap": Spec(perm="invoices.give_bap", methods=("POST",), kwargs=invoice_pk),
     "invoices:import": Spec(perm="invoices.edit_invoices", methods=("POST",)),
@@ -185,6 +189,9 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
         if spec.perm:
             grant(bob, spec.perm)
         allowed.force_login(bob)
+        if method == "POST" and spec.post_perm:
+            assert _call(allowed, method, url, own_data).status_code == 403, (name, method, "without the POST right")
+            grant(bob, spec.post_perm)
         if spec.every_company:
             CompanyAccess.objects.filter(user=bob).update(all_companies=False)
             assert _call(allowed, method, url, own_data).status_code == 403, (name, method, "some companies only")
@@ -201,6 +208,20 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
             assert other.status_code == 404, (name, method, "other company in the body")
         response = _call(allowed, method, url, own_data)
         assert response.status_code in spec.ok, (name, method, response.status_code)
+
+
+def test_every_method_a_url_accepts_has_its_rights_checked(world, alice):
+    """A view that starts to accept POST (or GET) must say so in SPECS, where its rights are then walked."""
+    client = Client()
+    client.force_login(alice)
+    undeclared = {}
+    for name in ALL_URLS:
+        spec = SPECS[name]
+        url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)
+        accepted = {method for method in ("GET", "POST") if _call(client, method, url, None).status_code != 405}
+        if accepted != set(spec.methods):
+            undeclared[name] = sorted(accepted)
+    assert undeclared == {}
 
 
 @pytest.mark.parametrize(
