@@ -16,6 +16,7 @@ from .selectors import sees_every_company
 
 class CompanyScopedModelBackend(ModelBackend):
     def has_perm(self, user_obj, perm, obj=None) -> bool:
-        if perm in EVERY_COMPANY_RIGHTS and not sees_every_company(user_obj):
+        # The companies are read only for a holder of such a right (the model backend caches the rights).
+        if not super().has_perm(user_obj, perm, obj):
             return False
-        return super().has_perm(user_obj, perm, obj)
+        return perm not in EVERY_COMPANY_RIGHTS or sees_every_company(user_obj)
