@@ -13,6 +13,9 @@ class Right:
     perm: str  # app_label.codename
     label: str
     help: str
+    # The right acts on every company at once (the connectors and the schedule serve them all): only a user who
+    # sees every company holds it, whatever his groups say (``accounts.backends``).
+    every_company: bool = False
 
     @property
     def app_label(self) -> str:
@@ -33,7 +36,8 @@ RIGHTS = (
     Right(
         "connectors.manage_connectors",
         _("Paramétrage des connecteurs"),
-        _("connexion et synchronisation automatique"),
+        _("connexion et synchronisation automatique, pour toutes les sociétés"),
+        every_company=True,
     ),
     Right("accounts.manage_rights", _("Gérer les droits"), _("cet écran")),
     Right("invoices.view_invoices", _("Voir les factures"), _("liste et détail des factures")),
@@ -41,6 +45,7 @@ RIGHTS = (
     Right("invoices.give_bap", _("Donner le bon à payer"), _("BAP")),
 )
 RIGHTS_BY_PERM = {right.perm: right for right in RIGHTS}
+EVERY_COMPANY_RIGHTS = frozenset(right.perm for right in RIGHTS if right.every_company)
 
 
 def permissions_by_perm() -> dict[str, Permission]:

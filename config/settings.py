@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -116,14 +117,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's model backend, except that a right acting on every company needs a user who sees every company.
+AUTHENTICATION_BACKENDS = ["accounts.backends.CompanyScopedModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 SESSION_COOKIE_HTTPONLY = True
+# Login throttling, within LOGIN_LOCKOUT_SECONDS (accounts/login.py): LOGIN_MAX_FAILURES per name from one
+# address, LOGIN_MAX_FAILURES_PER_NAME per name from all addresses; past LOGIN_MAX_FAILURES_PER_IP an address has one
+# try per name. Only failures count: a flood of wrong names never refuses someone else's right password.
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_MAX_FAILURES_PER_NAME = env_int("LOGIN_MAX_FAILURES_PER_NAME", 50, minimum=1)
 LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 30, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=60)
+
+
+def _networks(name: str) -> list[str]:
+    values = env_list(name, [])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks, comma-separated (e.g. 172.18.0.1,10.0.0.0/8), "
+                f"not {value!r}."
+            ) from None
+    return values
+
+
+# The reverse proxies whose X-Forwarded-For is believed, as the address web sees them come from. Empty: the header
+# is ignored and the client is REMOTE_ADDR (behind a proxy, then, every client is the proxy).
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
@@ -201,6 +226,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
     # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
     "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
+    # Each Sage FRP 1000 server's /health, stored for /healthz, which never calls Sage itself. A probe that waited in
+    # the queue longer than a tick is dropped: the next one is due.
+    "connectors-health": {
+        "task": "connectors.tasks.connectors_health_task",
+        "schedule": SCHEDULER_TICK_SECONDS,
+        "options": {"expires": SCHEDULER_TICK_SECONDS},
+    },
 }
 
 # --- the Sage FRP 1000 connector and the synchronisation --------------------------------------------

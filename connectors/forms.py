@@ -1,11 +1,37 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from django import forms
+from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import Connector, SyncSchedule
+
+
+class SageURLField(forms.URLField):
+    """A Sage FRP 1000 server's base URL: http or https, a host, nothing else that could carry a secret."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {
+        "invalid": _("Adresse invalide : saisissez une URL http:// ou https://, par exemple https://sage.example.com."),
+    }
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        if not value:
+            return
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            raise forms.ValidationError(
+                _("L'URL ne doit contenir ni identifiant ni mot de passe : la clé API se saisit dans son champ."),
+                code="credentials",
+            )
+        if parts.query or parts.fragment:
+            raise forms.ValidationError(
+                _("L'URL du serveur ne doit contenir ni paramètres (« ? ») ni ancre (« # »)."), code="query"
+            )
 
 
 class ConnectorForm(forms.ModelForm):
@@ -19,7 +45,7 @@ class ConnectorForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
-    url = forms.URLField(label=_("URL du serveur Sage FRP 1000"), max_length=300, assume_scheme="https")
+    url = SageURLField(label=_("URL du serveur Sage FRP 1000"), max_length=300, assume_scheme="https")
 
     class Meta:
         model = Connector
@@ -27,10 +53,14 @@ class ConnectorForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Read before the form copies the submitted values onto the instance.
+        self.stored_url = self.instance.url if self.instance.pk else None
         self.fields["timeout_seconds"].min_value = 1
         self.fields["timeout_seconds"].widget.attrs.update({"min": 1, "max": 300})
         if self.instance.has_api_key:
-            self.fields["api_key"].help_text = _("Une clé est enregistrée. Laissez vide pour la conserver.")
+            self.fields["api_key"].help_text = _(
+                "Une clé est enregistrée. Laissez vide pour la conserver ; à ressaisir si l'URL change."
+            )
         else:
             self.fields["api_key"].help_text = _("Aucune clé enregistrée.")
 
@@ -42,8 +72,19 @@ class ConnectorForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if not self.instance.has_api_key and not data.get("api_key"):
+        if data.get("api_key"):
+            return data
+        if not self.instance.has_api_key:
             self.add_error("api_key", _("Indiquez la clé API du serveur Sage FRP 1000."))
+        elif self.stored_url is not None and data.get("url") and data["url"] != self.stored_url:
+            # The stored key was given for the stored server: it is sent to another one only if typed again.
+            self.add_error(
+                "api_key",
+                _(
+                    "L'URL a changé : saisissez de nouveau la clé API (elle n'est envoyée qu'au serveur pour lequel "
+                    "elle a été saisie)."
+                ),
+            )
         return data
 
 

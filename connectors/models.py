@@ -19,6 +19,11 @@ class Connector(models.Model):
     url = models.URLField(_("URL du serveur Sage FRP 1000"), max_length=300)
     api_key_encrypted = models.TextField(blank=True, editable=False)
     timeout_seconds = models.PositiveSmallIntegerField(_("délai d'attente (secondes)"), default=30)
+    # The last probe of the server's /health (connectors_health_refresh, every minute in the worker): /healthz reads
+    # it instead of calling Sage for every anonymous request. Reset when the URL or the key changes.
+    health_ok = models.BooleanField(null=True, editable=False)
+    health_message = models.CharField(max_length=200, blank=True, editable=False)
+    health_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,6 +14,8 @@ from .forms import ConnectorForm, ScheduleForm
 from .models import Connector
 from .schedule import describe
 
+# A connector and the schedule serve every company: only a user who sees every company holds this right, whatever
+# his groups give (accounts.backends).
 RIGHT = "connectors.manage_connectors"
 TABS = ("connexion", "synchronisation")
 
@@ -73,8 +75,8 @@ def connector_save(request, pk: int | None = None):
 @permission_required(RIGHT, raise_exception=True)
 def connector_test(request, pk: int):
     connector = get_object_or_404(Connector, pk=pk)
-    ok, sentence = services.connector_test(connector=connector)
-    (messages.success if ok else messages.error)(request, f"{connector.name} — {sentence}")
+    probe = services.connector_test(connector=connector)
+    (messages.success if probe.ok else messages.error)(request, f"{connector.name} — {probe.message}")
     return redirect(f"{reverse('connectors:settings')}?onglet=connexion")
 
 

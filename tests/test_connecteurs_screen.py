@@ -73,7 +73,7 @@ def test_bad_values_are_refused_next_to_their_field(client, admin, connector):
         _connector_data(connector, url="pas une url", timeout_seconds=0),
     )
     html = unescape(response.content.decode())
-    assert "Saisissez une URL valide." in html and "Entre 1 et 300 secondes." in html
+    assert "Adresse invalide : saisissez une URL http:// ou https://" in html and "Entre 1 et 300 secondes." in html
     connector.refresh_from_db()
     assert connector.url.startswith("http://127.0.0.1")
 
@@ -83,8 +83,9 @@ def test_bad_values_are_refused_next_to_their_field(client, admin, connector):
     [
         ("ok", "Connexion réussie : Sage FRP 1000 (simulateur SFD) 7.0-stub."),
         ("wrong-key", "Connexion refusée : clé API refusée par Sage FRP 1000."),
-        ("unreachable", "Serveur injoignable : Sage FRP 1000 est injoignable (connexion refusée)."),
-        ("slow", "Délai dépassé : Sage FRP 1000 ne répond pas (1 s)."),
+        # The same sentence for every host that does not answer (tests/test_connector_key.py).
+        ("unreachable", "Serveur injoignable : aucun serveur Sage FRP 1000 n'a répondu à cette adresse."),
+        ("slow", "Serveur injoignable : aucun serveur Sage FRP 1000 n'a répondu à cette adresse."),
     ],
 )
 def test_tester_la_connexion_answers_in_french(client, admin, connector, sage, setup, expected):
@@ -193,6 +194,7 @@ def test_synchroniser_maintenant_starts_the_automatic_run(client, admin, jno):
 
 def test_environment_seeds_the_first_connector(client, bob, db, settings):
     grant(bob, "connectors.manage_connectors")
+    give_companies(bob, all_companies=True)
     settings.SAGE_FRP1000_URL = "http://sage.example:8080"
     settings.SAGE_FRP1000_API_KEY = "cle-de-l-environnement"
     client.force_login(bob)

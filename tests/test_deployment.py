@@ -21,6 +21,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from connectors.models import Connector
+from connectors.services import connectors_health_refresh
 from core.logging import JsonFormatter, sync_logger
 from core.models import Heartbeat
 from core.services import heartbeat_touch
@@ -261,58 +262,63 @@ def healthz(client) -> tuple[int, dict, str]:
 
 
 def test_healthz_is_ok_against_the_stub_without_login_and_without_secrets(client, connector, sage):
+    connectors_health_refresh()
     status, body, raw = healthz(client)
     assert status == 200, body
     assert body["status"] == "ok"
     checks = body["checks"]
     assert checks["database"]["ok"] and checks["broker"]["ok"] and checks["sage"]["ok"]
-    assert checks["sage"]["connectors"] == {"Sage FRP 1000": {"ok": True}}
+    assert {k: checks["sage"][k] for k in ("connectors", "failing", "unknown")} == {
+        "connectors": 1,
+        "failing": 0,
+        "unknown": 0,
+    }
     # Not required by the embedded default: reported, but it does not make the app unhealthy.
     assert checks["beat"]["required"] is False
-    for secret in (sage.api_key, connector.api_key_encrypted, connector.url):
+    for secret in (sage.api_key, connector.api_key_encrypted, connector.url, connector.name):
         assert secret not in raw
 
 
 def test_healthz_is_degraded_when_the_sage_server_is_unreachable(client, connector, sage):
     address = f"127.0.0.1:{free_port()}"
-    connector.url = f"http://sfd:url-password@{address}"
+    connector.name, connector.url = "Serveur de Lyon", f"http://sfd:url-password@{address}"
     connector.save()
+    connectors_health_refresh()
     status, body, raw = healthz(client)
     # Sage down is said, but SFD still serves: a probe must not take it out of rotation for someone else's outage.
     assert status == 200 and body["status"] == "degraded"
-    assert body["checks"]["sage"]["connectors"]["Sage FRP 1000"] == {
-        "ok": False,
-        "error": "Sage FRP 1000 est injoignable (connexion refusée).",
-    }
+    assert body["checks"]["sage"]["failing"] == 1
+    assert body["checks"]["sage"]["error"] == "1 serveur Sage FRP 1000 injoignable ou en erreur"
     assert body["checks"]["database"]["ok"]
-    for secret in ("url-password", sage.api_key, address):
+    for secret in ("url-password", sage.api_key, address, connector.name):
         assert secret not in raw
 
 
-def test_healthz_gives_up_on_a_hanging_sage_server_within_its_timeout(client, connector, sage):
+def test_the_probe_gives_up_on_a_hanging_sage_server_within_its_timeout(connector, sage):
     sage.faults({"match": "GET /health", "fault": "latency", "delay": 8})
     started = time.monotonic()
-    status, body, _ = healthz(client)
-    assert time.monotonic() - started < 5
-    assert status == 200 and body["status"] == "degraded"
-    assert body["checks"]["sage"]["connectors"]["Sage FRP 1000"]["error"] == (
-        "Sage FRP 1000 ne répond pas (délai dépassé)."
-    )
+    probes = connectors_health_refresh()
+    assert time.monotonic() - started < 3
+    assert probes[connector.pk].message.startswith("Serveur injoignable")
+    connector.refresh_from_db()
+    assert connector.health_ok is False and connector.health_checked_at is not None
 
 
-def test_healthz_reports_a_refused_key_or_an_unreadable_one(client, connector, sage):
+def test_the_probe_reports_a_refused_key_or_an_unreadable_one(client, connector, sage):
     second = Connector.objects.create(name="Second serveur", url=sage.url, timeout_seconds=5)
     second.set_api_key("not-the-key")
     second.save()
     Connector.objects.create(name="Clé illisible", url=sage.url, api_key_encrypted="gAAAAA-not-a-token")
+    connectors_health_refresh()
+    assert dict(Connector.objects.values_list("name", "health_message")) == {
+        "Sage FRP 1000": "Connexion réussie : Sage FRP 1000 (simulateur SFD) 7.0-stub.",
+        "Second serveur": "Connexion refusée : clé API refusée par Sage FRP 1000.",
+        "Clé illisible": "La clé API enregistrée est illisible : ressaisissez-la.",
+    }
     status, body, raw = healthz(client)
     assert status == 200 and body["status"] == "degraded"
-    assert body["checks"]["sage"]["connectors"] == {
-        "Sage FRP 1000": {"ok": True},
-        "Second serveur": {"ok": False, "error": "Clé API refusée par Sage FRP 1000."},
-        "Clé illisible": {"ok": False, "error": "La clé API enregistrée est illisible : ressaisissez-la."},
-    }
-    assert "not-the-key" not in raw and "gAAAAA-not-a-token" not in raw
+    assert body["checks"]["sage"]["error"] == "2 serveurs Sage FRP 1000 injoignables ou en erreur"
+    assert "not-the-key" not in raw and "gAAAAA-not-a-token" not in raw and "Second serveur" not in raw
 
 
 @pytest.fixture
@@ -323,6 +329,7 @@ def unreachable_broker(monkeypatch):
 
 
 def test_healthz_is_unhealthy_when_the_broker_is_down(client, connector, unreachable_broker):
+    connectors_health_refresh()
     status, body, _ = healthz(client)
     assert status == 503
     assert body["checks"]["broker"] == {"ok": False, "error": "OperationalError"}

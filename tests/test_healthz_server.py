@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
+from connectors.services import connectors_health_refresh
 from core.services import heartbeat_touch
 from tests.support.services import REQUIRED
 from tests.support.stub import free_port
@@ -132,6 +133,7 @@ def gunicorn(transactional_db, connector, own_redis, tmp_path):
 def test_healthz_follows_redis_down_and_back(gunicorn, own_redis, sage):
     url, log = gunicorn
     heartbeat_touch("beat")
+    connectors_health_refresh()  # what the worker does every minute; /healthz reads it
 
     def probe() -> tuple[int, dict, float]:
         started = time.monotonic()

@@ -1,12 +1,14 @@
-"""« Administration → Droits » in Chromium: a right granted shows in the user's menu; removed, the page is 403."""
+"""« Administration → Droits » in Chromium: a right granted shows in the user's menu; removed, the page is 403; a
+manager limited to some companies sees only them and cannot tick what acts on every company."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from tests.conftest import give_companies
+from tests.conftest import give_companies, grant, make_company
 from tests.support.browser import login, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,3 +56,35 @@ def test_an_administrator_grants_then_removes_visuel_synchronisations(chromium, 
     expect(user.get_by_role("heading", name="Accès refusé")).to_be_visible()
     expect(user.locator("#menu-administration")).to_have_count(0)
     screenshot(user, "droits-retire-403")
+
+
+def test_a_manager_limited_to_jno_sees_and_changes_only_jno(page, bob, charlie, connector):
+    jno, multi = make_company(connector, "JNO", "Société JNO"), make_company(connector, "MULTI", "Multi")
+    grant(bob, "accounts.manage_rights", "synchro.view_synchronisations")
+    give_companies(bob, jno)
+    give_companies(charlie, jno)
+    dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-password-2026")
+    give_companies(dave, jno, multi)
+
+    login(page, "bob", "bob-password-2026")
+    page.locator("#menu-administration").click()
+    page.locator(".dropdown-menu").get_by_role("link", name="Droits", exact=True).click()
+    expect(page.locator("#limited-manager")).to_contain_text("Vous voyez une partie des sociétés")
+    expect(page.locator("main")).not_to_contain_text("Multi")
+
+    charlie_row = page.locator('tr[data-username="charlie"]')
+    expect(charlie_row.get_by_label("Toutes les sociétés")).to_be_disabled()
+    expect(charlie_row.get_by_label("Donner le bon à payer — charlie")).to_be_disabled()
+    expect(charlie_row.get_by_label("Comptable")).to_be_disabled()
+    dave_row = page.locator('tr[data-username="dave"]')
+    expect(dave_row).to_contain_text("Voit des sociétés que vous ne voyez pas")
+    expect(dave_row.get_by_label("Visuel Synchronisations — dave")).to_be_disabled()
+    expect(page.locator("#groups-locked")).to_be_visible()
+
+    charlie_row.get_by_label("Visuel Synchronisations — charlie").check()
+    screenshot(page, "droits-gestionnaire-limite")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.locator("#messages")).to_contain_text("Droits enregistrés : 1 modification.")
+    expect(page.get_by_text("charlie — droits ajoutés : Visuel Synchronisations")).to_be_visible()
+    assert get_user_model().objects.get(pk=charlie.pk).has_perm("synchro.view_synchronisations")
+    assert not page.console_errors

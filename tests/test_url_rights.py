@@ -2,7 +2,8 @@
 
 The test walks the whole URL configuration: a URL without an entry in ``SPECS`` fails it. For each one:
 anonymous → login; logged in without the right → 403; with the right but another company's object → 404;
-with the right → 200/302. And every POST is refused without its CSRF token.
+with the right → 200/302. A right that acts on every company (the connectors, the schedule) is refused (403) to a
+holder limited to some companies. And every POST is refused without its CSRF token.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from companies.models import CompanyAccess
 from companies.services import company_referential_pull
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant, make_company
@@ -39,6 +41,10 @@ class Spec:
     # False for what belongs to no company: a connector serves a group of companies, and its settings and the
     # schedule are one administrator's right (« Paramétrage des connecteurs »), not a company's data.
     company_scoped: bool = True
+    # The page acts on every company at once: a holder of the right who sees only some companies gets 403.
+    every_company: bool = False
+    # A POST that needs one more right than reading the page (correcting an invoice): 403 with ``perm`` alone.
+    post_perm: str | None = None
 
 
 def company_pk(world: World, which: str) -> dict:
@@ -57,7 +63,7 @@ SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
     "favicon": Spec(perm=None, public=True, ok=(301,)),
-    "login": Spec(perm=None, public=True, methods=("GET",)),
+    "login": Spec(perm=None, public=True, methods=("GET", "POST")),
     "logout": Spec(perm=None, public=True, methods=("POST",)),
     "accounts:rights": Spec(perm="accounts.manage_rights", methods=("GET", "POST")),
     "companies:list": Spec(perm="companies.update_companies"),
@@ -70,7 +76,9 @@ SPECS: dict[str, Spec] = {
     "companies:detail": Spec(perm="companies.update_companies", methods=("GET", "POST"), kwargs=company_pk),
     "companies:status": Spec(perm="companies.update_companies", kwargs=company_pk),
     "invoices:list": Spec(perm="invoices.view_invoices"),
-    "invoices:detail": Spec(perm="invoices.view_invoices", kwargs=invoice_pk),
+    "invoices:detail": Spec(
+        perm="invoices.view_invoices", methods=("GET", "POST"), kwargs=invoice_pk, post_perm="invoices.edit_invoices"
+    ),
     "invoices:validate": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=invoice_pk),
     "invoices:bap": Spec(perm="invoices.give_bap", methods=("POST",), kwargs=invoice_pk),
     "invoices:import": Spec(perm="invoices.edit_invoices", methods=("POST",)),
@@ -84,25 +92,27 @@ SPECS: dict[str, Spec] = {
     "synchro:csv": Spec(perm="synchro.view_synchronisations"),
     "synchro:run": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
     "synchro:run_progress": Spec(perm="synchro.view_synchronisations", kwargs=run_pk),
-    "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",)),
-    "synchro:recent_runs": Spec(perm="connectors.manage_connectors"),
-    "connectors:settings": Spec(perm="connectors.manage_connectors"),
-    "connectors:create": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "synchro:sync_now": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
+    "synchro:recent_runs": Spec(perm="connectors.manage_connectors", every_company=True),
+    "connectors:settings": Spec(perm="connectors.manage_connectors", every_company=True),
+    "connectors:create": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
     "connectors:save": Spec(
         perm="connectors.manage_connectors",
         methods=("POST",),
         kwargs=lambda world, which: {"pk": world.own["connector"].pk},
         company_scoped=False,
+        every_company=True,
     ),
     "connectors:test": Spec(
         perm="connectors.manage_connectors",
         methods=("POST",),
         kwargs=lambda world, which: {"pk": world.own["connector"].pk},
         company_scoped=False,
+        every_company=True,
     ),
-    "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",)),
-    "connectors:schedule_disable": Spec(perm="connectors.manage_connectors", methods=("POST",)),
-    "connectors:schedule_enable": Spec(perm="connectors.manage_connectors", methods=("POST",)),
+    "connectors:schedule": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
+    "connectors:schedule_disable": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
+    "connectors:schedule_enable": Spec(perm="connectors.manage_connectors", methods=("POST",), every_company=True),
     "synchro:anomaly": Spec(
         perm="synchro.view_synchronisations",
         kwargs=lambda world, which: {"invoice_pk": getattr(world, which)["invoice"].pk},
@@ -181,6 +191,13 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
         if spec.perm:
             grant(bob, spec.perm)
         allowed.force_login(bob)
+        if method == "POST" and spec.post_perm:
+            assert _call(allowed, method, url, own_data).status_code == 403, (name, method, "without the POST right")
+            grant(bob, spec.post_perm)
+        if spec.every_company:
+            CompanyAccess.objects.filter(user=bob).update(all_companies=False)
+            assert _call(allowed, method, url, own_data).status_code == 403, (name, method, "some companies only")
+            CompanyAccess.objects.filter(user=bob).update(all_companies=True)
         if spec.kwargs and spec.company_scoped:
             other_url = reverse(name, kwargs=spec.kwargs(world, "other"))
             assert _call(allowed, method, other_url, own_data).status_code == 404, (
@@ -193,6 +210,20 @@ def test_each_url_enforces_its_rights(name, world, bob, charlie):
             assert other.status_code == 404, (name, method, "other company in the body")
         response = _call(allowed, method, url, own_data)
         assert response.status_code in spec.ok, (name, method, response.status_code)
+
+
+def test_every_method_a_url_accepts_has_its_rights_checked(world, alice):
+    """A view that starts to accept POST (or GET) must say so in SPECS, where its rights are then walked."""
+    client = Client()
+    client.force_login(alice)
+    undeclared = {}
+    for name in ALL_URLS:
+        spec = SPECS[name]
+        url = reverse(name, kwargs=spec.kwargs(world, "own") if spec.kwargs else None)
+        accepted = {method for method in ("GET", "POST") if _call(client, method, url, None).status_code != 405}
+        if accepted != set(spec.methods):
+            undeclared[name] = sorted(accepted)
+    assert undeclared == {}
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from urllib3.exceptions import NewConnectionError
 
 from .schemas import ItemError, ItemProblem, clean_company, clean_item
 
+NOT_SAGE = "Cette adresse ne répond pas comme un serveur Sage FRP 1000."
+
 
 class SageError(Exception):
     """Base of every gateway error; ``message`` is short, French, and safe to show and to store."""
@@ -41,6 +43,10 @@ class SageUnavailable(SageError):
         super().__init__(message, detail=detail)
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
+
+
+class SageUnreachable(SageUnavailable):
+    """No HTTP answer at all: the name did not resolve, the connection was refused, timed out, broke, or TLS failed."""
 
 
 class SageAuthError(SageError):
@@ -157,7 +163,7 @@ class SageClient:
                 raise SageProtocolError("Réponse de Sage FRP 1000 trop volumineuse.", detail=f"> {size} octets")
             if time.monotonic() > deadline:
                 response.close()
-                raise SageUnavailable("Sage FRP 1000 répond trop lentement (délai dépassé).", outcome_unknown=True)
+                raise SageUnreachable("Sage FRP 1000 répond trop lentement (délai dépassé).", outcome_unknown=True)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -169,28 +175,28 @@ class SageClient:
             )
             raw = self._read_body(response, started + self.timeout * 2)
         except requests.ConnectTimeout as exc:
-            raise SageUnavailable(
+            raise SageUnreachable(
                 "Sage FRP 1000 est injoignable (délai de connexion dépassé).",
                 outcome_unknown=False,
                 detail=str(exc),
             ) from None
         except requests.ReadTimeout as exc:
-            raise SageUnavailable(
+            raise SageUnreachable(
                 "Sage FRP 1000 ne répond pas (délai dépassé).", outcome_unknown=True, detail=str(exc)
             ) from None
         except requests.ConnectionError as exc:
             refused = any(isinstance(arg, NewConnectionError) for arg in _causes(exc))
             if refused:
-                raise SageUnavailable(
+                raise SageUnreachable(
                     "Sage FRP 1000 est injoignable (connexion refusée).",
                     outcome_unknown=False,
                     detail=str(exc),
                 ) from None
-            raise SageUnavailable(
+            raise SageUnreachable(
                 "La connexion avec Sage FRP 1000 a été interrompue.", outcome_unknown=True, detail=str(exc)
             ) from None
         except requests.RequestException as exc:
-            raise SageUnavailable(
+            raise SageUnreachable(
                 "La connexion avec Sage FRP 1000 a été interrompue.", outcome_unknown=True, detail=str(exc)
             ) from None
         status = response.status_code
@@ -252,9 +258,14 @@ class SageClient:
     # --- the contract -------------------------------------------------------------------------------
 
     def health(self) -> dict:
+        """The contract's ``GET /health``: ``{"status": "ok", "version": "…"}``. Any other answer, JSON or not, is not
+        a Sage FRP 1000 server that is up: the URL is probably wrong."""
         body = self._call("GET", self._url("health"), retry=False)
-        if not isinstance(body, dict):
-            raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (santé).")
+        if not isinstance(body, dict) or body.get("status") != "ok":
+            raise SageProtocolError(NOT_SAGE, detail=str(body)[:200])
+        version = body.get("version")
+        if not isinstance(version, str) or not 0 < len(version.strip()) <= 100:
+            raise SageProtocolError(NOT_SAGE, detail=str(body)[:200])
         return body
 
     def _pages(self, url: str, params: dict) -> Iterator[tuple[list, str | None]]:

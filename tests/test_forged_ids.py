@@ -1,0 +1,93 @@
+"""Ids of another company's rows, forged into the form fields and filters of a user who sees JNO only: refused or
+ignored, never used, never a 500. (The ids in URLs are walked by tests/test_url_rights.py.)"""
+
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+from django.urls import reverse
+
+from companies.models import Account, Supplier
+from companies.services import company_referential_pull
+from invoices.models import Invoice
+from synchro.models import SyncRun, SyncRunCompany
+from tests.conftest import give_companies, grant
+from tests.support.invoices import make_invoice
+
+
+@pytest.fixture
+def pulled(jno, multi):
+    company_referential_pull(company=jno)
+    company_referential_pull(company=multi)
+    return jno, multi
+
+
+@pytest.fixture
+def accountant(bob, pulled):
+    jno, _multi = pulled
+    grant(bob, "invoices.view_invoices", "invoices.edit_invoices", "synchro.view_synchronisations")
+    give_companies(bob, jno)
+    return bob
+
+
+def _invoice_post(invoice, **changes):
+    line = invoice.lines.get()
+    data = {
+        "supplier": invoice.supplier_id, "kind": invoice.kind, "number": invoice.number,
+        "invoice_date": invoice.invoice_date.isoformat(), "due_date": "", "currency": "EUR",
+        "total_ht": str(invoice.total_ht), "total_tva": str(invoice.total_tva), "total_ttc": str(invoice.total_ttc),
+        "label": "", "payment_mode": "", "lines-TOTAL_FORMS": 1, "lines-INITIAL_FORMS": 1,
+        "lines-MIN_NUM_FORMS": 0, "lines-MAX_NUM_FORMS": 1000,
+        "lines-0-id": line.pk, "lines-0-invoice": invoice.pk, "lines-0-label": line.label,
+        "lines-0-amount_ht": str(line.amount_ht), "lines-0-account": line.account_id,
+        "lines-0-tax_code": line.tax_code_id, "lines-0-analytic_section": "",
+    }  # fmt: skip
+    return data | changes
+
+
+def test_another_companys_supplier_account_or_line_cannot_be_put_on_an_invoice(client, accountant, pulled):
+    jno, multi = pulled
+    mine = make_invoice(jno)
+    theirs = make_invoice(multi, number="FA-MULTI", analytic="ADM")
+    their_supplier = Supplier.objects.get(company=multi, code="F0001")
+    their_account = Account.objects.get(company=multi, code="606400")
+    client.force_login(accountant)
+    url = reverse("invoices:detail", args=[mine.pk])
+    for forged in (
+        {"supplier": their_supplier.pk},
+        {"lines-0-account": their_account.pk},
+        {"lines-0-id": theirs.lines.get().pk, "lines-0-label": "écrasée ?"},
+    ):
+        response = client.post(url, _invoice_post(mine, **forged))
+        assert response.status_code in (200, 302), forged
+        if response.status_code == 200:
+            assert "Sélectionnez un choix valide" in unescape(response.content.decode())
+    mine.refresh_from_db()
+    assert mine.supplier.company_id == jno.pk
+    assert {line.account.company_id for line in mine.lines.all()} == {jno.pk}
+    assert theirs.lines.get().label == "Fournitures"
+    assert Invoice.objects.get(pk=theirs.pk).supplier == their_supplier
+
+
+def test_another_companys_id_in_a_filter_or_a_run_shows_nothing_of_it(client, accountant, pulled):
+    jno, multi = pulled
+    make_invoice(jno, validate=True)
+    make_invoice(multi, number="FA-MULTI", analytic="ADM", validate=True)
+    their_run = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
+    SyncRunCompany.objects.create(run=their_run, company=multi)
+    client.force_login(accountant)
+    for url in (
+        f"{reverse('synchro:list')}?company={multi.pk}&run={their_run.pk}",
+        f"{reverse('synchro:csv')}?company={multi.pk}",
+        f"{reverse('invoices:list')}?company={multi.pk}",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert "FA-MULTI" not in body.decode() and "MULTI" not in body.decode().replace("FA-MULTI", ""), url
+    response = client.post(
+        reverse("synchro:export"), {"type": "creation", "company": multi.pk, "select_all": "1"}, follow=True
+    )
+    assert response.status_code == 200
+    assert not SyncRun.objects.exclude(pk=their_run.pk).exists()
