@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from connectors.models import Connector
 from connectors.sage_frp1000.client import SageError
 from connectors.sage_frp1000.schemas import KINDS, parse_timestamp
 from core.services import audit_record
 
-from .bulk import UpsertCounts, referential_upsert
+from .bulk import UpsertCounts, referential_codes_held, referential_upsert
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ class PullOutcome:
     status: str
     counts: dict[str, dict] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
+    # What the pull decided and says in French (a mass deactivation applied after a full read, or refused).
+    notices: list[str] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
 
@@ -115,8 +119,12 @@ class _Progress:
         company_sync_renew(company_id=self.company.pk, token=self.token)
 
 
-def company_pull_request(*, companies: list[Company], actor) -> tuple[list[Company], list[Company]]:
-    """Mark companies as waiting for a pull; returns (queued, already running). The caller enqueues."""
+def company_pull_request(*, companies: list[Company], actor, full: bool = False) -> tuple[list[Company], list[Company]]:
+    """Mark companies as waiting for a pull; returns (queued, already running). The caller enqueues.
+
+    ``full`` (« Mise à jour complète »): the watermarks are forgotten as well, so that whichever message runs the
+    pull (this one, or the reaper's if this one is lost) reads every kind in full.
+    """
     queued, busy = [], []
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
@@ -134,15 +142,17 @@ def company_pull_request(*, companies: list[Company], actor) -> tuple[list[Compa
                 pull_requested_at=now,
                 pull_progress=_("En attente d'un worker…"),
                 pull_error="",
+                **({"pull_watermarks": {}} if full else {}),
             )
         )
         (queued if updated else busy).append(company)
     if queued:
+        summary = _("Mise à jour complète demandée : %(codes)s") if full else _("Mise à jour demandée : %(codes)s")
         audit_record(
             actor=actor,
             action="referential.pull_requested",
-            summary=_("Mise à jour demandée : %(codes)s") % {"codes": ", ".join(c.code for c in queued)},
-            details={"companies": [c.code for c in queued]},
+            summary=summary % {"codes": ", ".join(c.code for c in queued)},
+            details={"companies": [c.code for c in queued], "full": full},
         )
     return queued, busy
 
@@ -209,6 +219,90 @@ def company_referential_pull_claimed(*, company: Company, token: str, full: bool
     return outcome
 
 
+@dataclass
+class _Read:
+    """One read of one kind: its items, every code Sage lists (malformed items included), what could not be read."""
+
+    items: list[dict]
+    present: set[str]
+    problems: list[dict]
+
+
+def _read(client, company: Company, kind: str, *, since, progress: _Progress) -> _Read:
+    """What changed since ``since`` plus the list of every code, or (``since`` None) the whole kind."""
+    items: list[dict] = []
+    present: set[str] = set()
+    problems: list[dict] = []
+    for page in client.iter_referential(
+        company.code, kind, modified_since=since, page_size=settings.REFERENTIAL_PAGE_SIZE
+    ):
+        items.extend(page.items)
+        for problem in page.problems:
+            problems.append({"kind": kind} | problem.as_dict())
+            if problem.code:
+                present.add(problem.code)
+        progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
+    if since is None:
+        present.update(item["code"] for item in items)
+    else:
+        present = client.referential_codes(company.code, kind)
+    return _Read(items, present, problems)
+
+
+def _too_many_gone(read: _Read, held: set[str]) -> bool:
+    """An answer that would take away more than the allowed share of what SFD holds, or all of it, is not believed
+    on its own: an empty or truncated list is far more often a fault (a proxy, a half-restored server) than a real
+    deletion, and applying it would make every export fail until someone repairs it."""
+    if not held:
+        return False
+    gone = len(held - read.present)
+    return not read.present or gone > settings.REFERENTIAL_MAX_GONE_SHARE * len(held)
+
+
+# What a pull says when it applied or refused a mass deactivation, per kind (the nouns and their agreement).
+_GONE_CONFIRMED = {
+    "accounts": (
+        "%(count)s compte absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s comptes absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "suppliers": (
+        "%(count)s fournisseur absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s fournisseurs absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "journals": (
+        "%(count)s journal absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s journaux absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "tax-codes": (
+        "%(count)s code TVA absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s codes TVA absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "analytic-sections": (
+        "%(count)s section analytique absente de Sage FRP 1000 désactivée après vérification complète",
+        "%(count)s sections analytiques absentes de Sage FRP 1000 désactivées après vérification complète",
+    ),
+    "payment-modes": (
+        "%(count)s mode de règlement absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s modes de règlement absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+}
+
+
+def _gone_confirmed(kind: str, count: int) -> str:
+    singular, plural = _GONE_CONFIRMED[kind]
+    return ngettext(singular, plural, count) % {"count": intcomma(count)}
+
+
+def _gone_refused(kind: str, count: int) -> str:
+    return ngettext(
+        "%(kind)s : %(count)s élément manquait dans la réponse de Sage FRP 1000, mais sa liste complète le contient"
+        " encore : réponse jugée incomplète, rien n'a été modifié pour cette nature.",
+        "%(kind)s : %(count)s éléments manquaient dans la réponse de Sage FRP 1000, mais sa liste complète les"
+        " contient encore : réponse jugée incomplète, rien n'a été modifié pour cette nature.",
+        count,
+    ) % {"kind": KIND_LABELS[kind], "count": intcomma(count)}
+
+
 def _pull(company: Company, *, full: bool, progress: _Progress, started: float, actor) -> PullOutcome:
     client = company.connector.client()
     with client:
@@ -217,27 +311,31 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             raise SageError(_("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code})
         fetched: dict[str, tuple[list[dict], set[str]]] = {}
         problems: list[dict] = []
+        notices: list[str] = []
         watermarks = dict(company.pull_watermarks or {})
         for kind in KINDS:
             since = None if full or kind not in watermarks else parse_timestamp(watermarks[kind])
-            items: list[dict] = []
-            present: set[str] = set()
-            for page in client.iter_referential(
-                company.code, kind, modified_since=since, page_size=settings.REFERENTIAL_PAGE_SIZE
-            ):
-                items.extend(page.items)
-                for problem in page.problems:
-                    problems.append({"kind": kind} | problem.as_dict())
-                    if problem.code:
-                        present.add(problem.code)
-                progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
-            if since is None:
-                present.update(item["code"] for item in items)
-            else:
-                present = client.referential_codes(company.code, kind)
-            fetched[kind] = (items, present)
-            if items:
-                newest = max(item["modified_at"] for item in items)
+            read = _read(client, company, kind, since=since, progress=progress)
+            held, marked_gone = referential_codes_held(REFERENTIAL_KINDS[kind], company.pk)
+            if since is not None and (marked_gone & read.present) - {item["code"] for item in read.items}:
+                # Codes Sage lists again whose items did not come, their ``modified_at`` older than what was asked:
+                # only a full read brings them back as Sage has them.
+                read = _read(client, company, kind, since=None, progress=progress)
+            if _too_many_gone(read, held):
+                missing = len(held - read.present)
+                check = _read(client, company, kind, since=None, progress=progress)
+                if not _too_many_gone(check, held):
+                    # Two answers that disagree: neither is applied, and the next pull asks again.
+                    notices.append(_gone_refused(kind, missing))
+                    logger.warning("pull of %s: %s %s missing from one answer only, kind left as is",
+                                   company.code, missing, kind)  # fmt: skip
+                    continue
+                read = check
+                notices.append(_gone_confirmed(kind, len(held - read.present)))
+            problems.extend(read.problems)
+            fetched[kind] = (read.items, read.present)
+            if read.items:
+                newest = max(item["modified_at"] for item in read.items)
                 if kind not in watermarks or newest > parse_timestamp(watermarks[kind]):
                     watermarks[kind] = newest.isoformat()
 
@@ -250,7 +348,8 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
                 REFERENTIAL_KINDS[kind], company_id=company.pk, items=items, present_codes=present, now=now
             )
             counts[kind] = result.as_dict()
-        status = Company.PullStatus.PARTIAL if problems else Company.PullStatus.SUCCEEDED
+        refused = len(fetched) < len(KINDS)
+        status = Company.PullStatus.PARTIAL if problems or refused else Company.PullStatus.SUCCEEDED
         Company.objects.filter(pk=company.pk).update(
             name=info["name"] or company.name,
             siren=info["siren"],
@@ -267,6 +366,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
                 "counts": counts,
                 "problems": problems[:MAX_PROBLEMS_KEPT],
                 "problem_count": len(problems),
+                "notices": notices,
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
@@ -275,9 +375,9 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             action="referential.pulled",
             summary=_("Référentiel de %(code)s mis à jour") % {"code": company.code},
             company_code=company.code,
-            details={"counts": counts, "problem_count": len(problems)},
+            details={"counts": counts, "problem_count": len(problems), "notices": notices},
         )
-    return PullOutcome(status=status, counts=counts, problems=problems)
+    return PullOutcome(status=status, counts=counts, problems=problems, notices=notices)
 
 
 def companies_discover(*, connector: Connector, actor) -> list[Company]:

@@ -49,23 +49,29 @@ def company_list(request):
 @permission_required(RIGHT, raise_exception=True)
 def company_pull(request):
     companies = _selected_companies(request)
+    # « Mise à jour complète »: every kind read in full, not only what changed since the last pull.
+    full = request.POST.get("full") == "1"
     if not companies:
         messages.warning(request, _("Cochez au moins une société à mettre à jour."))
     else:
         with transaction.atomic():
-            queued, busy = services.company_pull_request(companies=companies, actor=request.user)
+            queued, busy = services.company_pull_request(companies=companies, actor=request.user, full=full)
             for company in queued:
-                tasks.company_pull.delay_on_commit(company.pk)
+                tasks.company_pull.delay_on_commit(company.pk, full=full)
         if queued:
-            messages.success(
-                request,
-                ngettext(
+            if full:
+                launched = ngettext(
+                    "Mise à jour complète lancée pour %(count)d société : %(codes)s.",
+                    "Mise à jour complète lancée pour %(count)d sociétés : %(codes)s.",
+                    len(queued),
+                )
+            else:
+                launched = ngettext(
                     "Mise à jour lancée pour %(count)d société : %(codes)s.",
                     "Mise à jour lancée pour %(count)d sociétés : %(codes)s.",
                     len(queued),
                 )
-                % {"count": len(queued), "codes": ", ".join(c.name for c in queued)},
-            )
+            messages.success(request, launched % {"count": len(queued), "codes": ", ".join(c.name for c in queued)})
         for company in busy:
             messages.info(request, _("%(name)s : mise à jour déjà en cours.") % {"name": company.name})
     if request.htmx:

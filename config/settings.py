@@ -212,6 +212,11 @@ SAGE_MAX_RESPONSE_BYTES = env_int("SAGE_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, m
 SAGE_RETRIES = env_int("SAGE_RETRIES", 3, minimum=0, maximum=10)
 SAGE_BACKOFF_SECONDS = env_float("SAGE_BACKOFF_SECONDS", 0.5, minimum=0.0)
 REFERENTIAL_PAGE_SIZE = env_int("REFERENTIAL_PAGE_SIZE", 1000, minimum=1, maximum=5000)
+# A pull whose answer would deactivate more than this share of a kind (or all of it) reads the kind in full again
+# before applying it: one faulty answer must not switch off a whole chart of accounts.
+REFERENTIAL_MAX_GONE_SHARE = env_float("REFERENTIAL_MAX_GONE_SHARE", 0.5, minimum=0.0)
+if REFERENTIAL_MAX_GONE_SHARE > 1:
+    raise ImproperlyConfigured("REFERENTIAL_MAX_GONE_SHARE is a share: between 0 and 1.")
 SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 200, minimum=1, maximum=1000)
 # How many times one batch is sent again after outcomes that had to be reconciled.
 SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)

@@ -182,3 +182,45 @@ def test_discovery_adds_companies_that_exist_only_in_sage(client, alice, connect
     assert "Nouvelle société" in response.content.decode()
     assert Company.objects.filter(code="NOUV", scan_directory="").exists()
     assert Company.objects.count() == 11
+
+
+def _sage_item(sage, company: str, kind: str, code: str) -> dict:
+    items = sage.get(f"/companies/{company}/{kind}", params={"limit": 5000}).json()["items"]
+    return next(item for item in items if item["code"] == code)
+
+
+def test_mise_a_jour_complete_reads_what_an_ordinary_update_cannot_see(
+    client, accountant, demo_companies, sage, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    html = client.get(LIST).content.decode()
+    assert "Mise à jour complète" in html and 'name="full" value="1"' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    # Changed in Sage without its modification date moving: invisible to « ce qui a changé depuis ».
+    sage.mutate("JNO", "suppliers", raw=[_sage_item(sage, "JNO", "suppliers", "F0001") | {"label": "Renommé"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    assert Supplier.objects.get(company=jno, code="F0001").label != "Renommé"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PULL, {"companies": [jno.pk], "full": "1"}, follow=True)
+    assert "Mise à jour complète lancée pour 1 société : JNO." in response.content.decode()
+    assert Supplier.objects.get(company=jno, code="F0001").label == "Renommé"
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.SUCCEEDED
+
+
+def test_the_row_says_what_a_refused_answer_left_as_it_was(
+    client, accountant, demo_companies, sage, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    sage.faults({"match": "GET /companies/JNO/journals", "fault": "drip", "delay": 0, "times": 2})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    html = client.get(reverse("companies:status", args=[jno.pk])).content.decode()
+    assert "À jour, avec des éléments ignorés" in html
+    assert "Journaux : 3 éléments manquaient dans la réponse de Sage FRP 1000" in html
