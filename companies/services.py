@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -32,19 +34,35 @@ PULL_LABEL = "mise à jour du référentiel"
 MAX_PROBLEMS_KEPT = 50
 
 
-class CompanyBusy(Exception):
-    """Another sync holds the company (« déjà en cours »)."""
+def claim_release_time(until: dt.datetime | None) -> str:
+    """The local time at which a company held by a sync frees at the latest if its worker died (its lease's end)."""
+    return date_format(timezone.localtime(until), "H:i") if until else ""
 
-    def __init__(self, company: Company, label: str):
+
+class CompanyBusy(Exception):
+    """Another sync holds the company (« déjà en cours »), until its lease ends unless its holder renews it."""
+
+    def __init__(self, company: Company, label: str, until: dt.datetime | None = None):
         self.company = company
         self.label = label
-        super().__init__(
-            _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
-            % {"company": company.code, "what": label or _("synchronisation")}
-        )
+        self.until = until
+        values = {"company": company.code, "what": label or _("synchronisation"), "time": claim_release_time(until)}
+        if until is None:
+            message = _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
+        else:
+            message = _(
+                "Une synchronisation est déjà en cours pour la société %(company)s (%(what)s) ; si elle s'est"
+                " interrompue, la société sera libérée au plus tard à %(time)s."
+            )
+        super().__init__(message % values)
 
 
 # --- one sync per company ----------------------------------------------------------------------------
+#
+# A claim is a lease on the company row. Its holder renews it from a thread of its own every quarter of
+# ``SYNC_LEASE_SECONDS``, whatever the sync is doing (a slow call to Sage, a large transaction): a live sync keeps the
+# company however long it takes, and a dead worker's claim runs out one lease after its last renewal, when the
+# reaper dispatches its work again.
 
 
 def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
@@ -76,14 +94,49 @@ def company_sync_release(*, company_id: int, token: str) -> None:
     )
 
 
+class _ClaimHeartbeat(threading.Thread):
+    """Renews one claim every quarter of the lease, on a database connection of its own, until stopped."""
+
+    def __init__(self, company_id: int, token: str):
+        super().__init__(name=f"claim-heartbeat-{company_id}", daemon=True)
+        self.company_id, self.token = company_id, token
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = settings.SYNC_LEASE_SECONDS / 4
+        try:
+            while not self.stopped.wait(interval):
+                try:
+                    if not company_sync_renew(company_id=self.company_id, token=self.token):
+                        # Taken over after an expiry: the sync finds out at its next renewal and stops.
+                        return
+                except DatabaseError as error:
+                    # The database may be back at the next beat; the lease covers three missed ones.
+                    logger.warning("claim of company %s not renewed: %s", self.company_id, error)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=settings.SYNC_LEASE_SECONDS)
+
+
 @contextlib.contextmanager
 def company_sync_claimed(company: Company, *, token: str, label: str) -> Iterator[None]:
     if not company_sync_claim(company_id=company.pk, token=token, label=label):
-        holder = Company.objects.filter(pk=company.pk).values_list("sync_claim_label", flat=True).first()
-        raise CompanyBusy(company, holder or "")
+        holder = Company.objects.filter(pk=company.pk).values("sync_claim_label", "sync_claim_until").first() or {}
+        raise CompanyBusy(company, holder.get("sync_claim_label") or "", holder.get("sync_claim_until"))
+    # A claim taken inside a transaction is seen by no other connection until it commits: another connection could
+    # neither renew it nor needs to (the holder's own renewals, and its commit, do).
+    heartbeat = None if connection.in_atomic_block else _ClaimHeartbeat(company.pk, token)
+    if heartbeat is not None:
+        heartbeat.start()
     try:
         yield
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         company_sync_release(company_id=company.pk, token=token)
 
 
@@ -145,6 +198,9 @@ def company_pull_request(*, companies: list[Company], actor, full: bool = False)
                 **({"pull_watermarks": {}} if full else {}),
             )
         )
+        if not updated:
+            # What the screen says of it: who holds the company, and until when at the latest.
+            company.refresh_from_db(fields=["pull_requested_at", "sync_claim_label", "sync_claim_until"])
         (queued if updated else busy).append(company)
     if queued:
         summary = _("Mise à jour complète demandée : %(codes)s") if full else _("Mise à jour demandée : %(codes)s")

@@ -18,6 +18,9 @@ def company_pull(self, company_id: int, full: bool = False) -> str:
     company = Company.objects.select_related("connector").filter(pk=company_id).first()
     if company is None:
         return "missing"
+    if not company.pull_in_progress:
+        # A second message for a request already served (the reaper replaced a message that was only late).
+        return "served"
     try:
         # The task id is the claim token: a task redelivered after its worker died takes its claim back.
         return company_referential_pull(company=company, token=self.request.id, full=full).status

@@ -7,6 +7,8 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,6 +32,23 @@ def _selected_companies(request) -> list:
     if len(companies) != len(ids):
         raise Http404
     return companies
+
+
+def _busy_sentence(company) -> str:
+    """Why nothing was launched for a company, and when it frees at the latest if the sync holding it died."""
+    if company.sync_claim_until and company.sync_claim_until > timezone.now():
+        return _(
+            "%(name)s : déjà en cours (%(what)s) ; si elle s'est interrompue, la société sera libérée au plus tard"
+            " à %(time)s."
+        ) % {
+            "name": company.name,
+            "what": company.sync_claim_label or _("synchronisation"),
+            "time": services.claim_release_time(company.sync_claim_until),
+        }
+    return _("%(name)s : mise à jour déjà demandée, en attente d'un worker depuis %(time)s.") % {
+        "name": company.name,
+        "time": date_format(timezone.localtime(company.pull_requested_at), "H:i"),
+    }
 
 
 def _rows_context(request) -> dict:
@@ -73,7 +92,7 @@ def company_pull(request):
                 )
             messages.success(request, launched % {"count": len(queued), "codes": ", ".join(c.name for c in queued)})
         for company in busy:
-            messages.info(request, _("%(name)s : mise à jour déjà en cours.") % {"name": company.name})
+            messages.info(request, _busy_sentence(company))
     if request.htmx:
         return render(request, "companies/_company_table.html", _rows_context(request) | {"swap_messages": True})
     return redirect("companies:list")

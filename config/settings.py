@@ -224,8 +224,9 @@ SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
 SYNC_REAP_SECONDS = env_int("SYNC_REAP_SECONDS", 300, minimum=1)
 SYNC_HISTORY_RETENTION_DAYS = env_int("SYNC_HISTORY_RETENTION_DAYS", 365, minimum=1)
 PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
-# How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this.
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=1)
+# How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this. The holder
+# renews it every quarter of this from a thread of its own, however long the sync takes.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60, minimum=1)
 
 # Fernet keys for secrets at rest, newest first (rotation: prepend a new key, run rotate_encryption_key).
 _derived_key = base64.urlsafe_b64encode(hashlib.sha256(("sfd-fernet:" + SECRET_KEY).encode()).digest()).decode()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from html import unescape
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 
 from companies.models import Company, Supplier
+from companies.services import company_sync_claim
 from tests.conftest import give_companies, grant
 
 LIST = reverse("companies:list")
 PULL = reverse("companies:pull")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
@@ -105,12 +112,32 @@ def test_the_status_cell_reports_the_result(
     assert "hx-trigger" not in html  # finished: the cell stops polling
 
 
-def test_a_second_request_while_running_says_deja_en_cours(client, accountant, demo_companies):
-    client.force_login(accountant)
+def test_a_second_request_while_queued_says_since_when_it_waits(client, accountant, demo_companies):
     jno = next(c for c in demo_companies if c.code == "JNO")
-    client.post(PULL, {"companies": [jno.pk]})
-    response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
-    assert "JNO : mise à jour déjà en cours." in response.content.decode()
+    with time_machine.travel(dt.datetime(2026, 12, 7, 14, 20, tzinfo=PARIS), tick=False):
+        client.force_login(accountant)
+        client.post(PULL, {"companies": [jno.pk]})
+        response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert "JNO : mise à jour déjà demandée, en attente d'un worker depuis 14:20." in unescape(
+        response.content.decode()
+    )
+
+
+def test_a_request_while_a_sync_holds_the_company_says_when_it_frees_at_the_latest(
+    client, accountant, demo_companies, settings
+):
+    settings.SYNC_LEASE_SECONDS = 60
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
+        client.force_login(accountant)
+        client.post(PULL, {"companies": [jno.pk]})
+        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
+        Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.RUNNING)
+        response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert (
+        "JNO : déjà en cours (mise à jour du référentiel) ; si elle s'est interrompue, la société sera libérée"
+        " au plus tard à 14:32."
+    ) in unescape(response.content.decode())
 
 
 def test_a_failure_is_said_in_french_in_the_row(
