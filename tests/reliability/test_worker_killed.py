@@ -119,6 +119,7 @@ def test_a_call_to_sage_longer_than_the_lease_keeps_the_company(fast, start_work
     start_worker(extra_env=FAST, concurrency=2)
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     line = SyncRunCompany.objects.get(run=run)
+    wait_for(lambda: Invoice.objects.filter(export_state=ExportState.SENDING).exists(), message="the batch on its way")
     reaped = []
 
     def finished() -> bool:
