@@ -99,26 +99,30 @@ def invoice_detail(request, pk: int):
             except services.InvoiceLocked as error:
                 messages.error(request, str(error))
                 return redirect("invoices:detail", pk=invoice.pk)
-            if "validate" not in request.POST:
-                messages.success(request, _("Facture enregistrée."))
-                return redirect("invoices:detail", pk=invoice.pk)
-            # The correction is saved whatever happens next: a failed validation loses nothing.
-            try:
-                services.invoice_validate(invoice=invoice, actor=request.user)
-            except services.InvoiceLocked as error:
-                messages.error(request, str(error))
-                return redirect("invoices:detail", pk=invoice.pk)
-            except services.InvoiceInvalid as invalid:
-                invoice.refresh_from_db()
-                form, formset = _forms_of_saved(invoice)
-                _attach_problems(form, formset, invalid.problems)
-                messages.error(
-                    request,
-                    _("Facture enregistrée. La facture ne peut pas être validée : corrigez les champs signalés."),
-                )
+            except services.InvoiceDuplicate as duplicate:
+                # Taken by another correction since the form's own check: said next to the field, the input kept.
+                form.add_error("number", str(duplicate))
             else:
-                messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
-                return redirect("invoices:detail", pk=invoice.pk)
+                if "validate" not in request.POST:
+                    messages.success(request, _("Facture enregistrée."))
+                    return redirect("invoices:detail", pk=invoice.pk)
+                # The correction is saved whatever happens next: a failed validation loses nothing.
+                try:
+                    services.invoice_validate(invoice=invoice, actor=request.user)
+                except services.InvoiceLocked as error:
+                    messages.error(request, str(error))
+                    return redirect("invoices:detail", pk=invoice.pk)
+                except services.InvoiceInvalid as invalid:
+                    invoice.refresh_from_db()
+                    form, formset = _forms_of_saved(invoice)
+                    _attach_problems(form, formset, invalid.problems)
+                    messages.error(
+                        request,
+                        _("Facture enregistrée. La facture ne peut pas être validée : corrigez les champs signalés."),
+                    )
+                else:
+                    messages.success(request, _("Facture enregistrée et validée : l'écriture est à exporter."))
+                    return redirect("invoices:detail", pk=invoice.pk)
     if not can_edit:
         for field in form.fields.values():
             field.disabled = True
