@@ -437,30 +437,41 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
 
 
 def companies_discover(*, connector: Connector, actor) -> list[Company]:
-    """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory)."""
+    """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory).
+
+    Safe when two administrators search at once: each company is created by one of them (the unique code per
+    connector decides, the other finds it there), and each audit line lists what its own search created, written in
+    the same transaction as the companies.
+    """
     with connector.client(interactive=True) as client:
         items, _problems = client.companies()
     known = set(Company.objects.filter(connector=connector).values_list("code", flat=True))
-    created = [
-        Company.objects.create(
-            connector=connector,
-            code=item["code"],
-            name=item["name"],
-            siren=item["siren"],
-            currency=item["currency"],
-            closed_until=item["closed_until"],
-            analytic_required=item["analytic_required"],
-        )
-        for item in items
-        if item["code"] not in known
-    ]
-    if created:
-        audit_record(
-            actor=actor,
-            action="companies.discovered",
-            summary=_("Sociétés ajoutées depuis Sage FRP 1000 : %(codes)s")
-            % {"codes": ", ".join(c.code for c in created)},
-        )
+    created = []
+    with transaction.atomic():
+        for item in items:
+            if item["code"] in known:
+                continue
+            company, new = Company.objects.get_or_create(
+                connector=connector,
+                code=item["code"],
+                defaults={
+                    "name": item["name"],
+                    "siren": item["siren"],
+                    "currency": item["currency"],
+                    "closed_until": item["closed_until"],
+                    "analytic_required": item["analytic_required"],
+                },
+            )
+            if new:
+                created.append(company)
+        if created:
+            audit_record(
+                actor=actor,
+                action="companies.discovered",
+                summary=_("Sociétés ajoutées depuis Sage FRP 1000 : %(codes)s")
+                % {"codes": ", ".join(c.code for c in created)},
+                details={"companies": [c.code for c in created]},
+            )
     return created
 
 

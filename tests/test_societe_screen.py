@@ -251,3 +251,43 @@ def test_the_row_says_what_a_refused_answer_left_as_it_was(
     html = client.get(reverse("companies:status", args=[jno.pk])).content.decode()
     assert "À jour, avec des éléments ignorés" in html
     assert "Journaux : 3 éléments manquaient dans la réponse de Sage FRP 1000" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_searches_at_once_create_each_company_once_with_its_audit_line(alice, connector, sage):
+    import threading
+
+    from django.db import connection
+
+    from core.models import AuditEvent
+
+    for number in range(40):
+        sage.add_company(f"NEW{number:02d}", name=f"Nouvelle {number:02d}")
+    # Both requests wait for Sage's answer together, then write at the same moment.
+    sage.faults({"match": "GET /companies", "fault": "latency", "delay": 1})
+    outcomes: list = []
+
+    def search():
+        other = Client()
+        other.force_login(alice)
+        try:
+            outcomes.append(other.post(reverse("companies:discover")).status_code)
+        except Exception as error:  # the test client re-raises what would have been a 500
+            outcomes.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == [302, 302]
+    assert Company.objects.count() == 50
+    audited = [
+        code
+        for event in AuditEvent.objects.filter(action="companies.discovered")
+        for code in event.details["companies"]
+    ]
+    assert sorted(audited) == sorted(Company.objects.values_list("code", flat=True))
