@@ -17,15 +17,23 @@ from .schedule import next_occurrence
 
 
 def connector_seed_from_environment() -> Connector:
-    """The first connector, from SAGE_FRP1000_URL and SAGE_FRP1000_API_KEY, when there is none yet."""
+    """The first connector, from SAGE_FRP1000_URL and SAGE_FRP1000_API_KEY, when there is none yet.
+
+    Two first visits at once make one: the unique name decides, and the second finds the first's.
+    """
     existing = Connector.objects.order_by("pk").first()
     if existing is not None:
         return existing
-    connector = Connector(
-        name="Sage FRP 1000", url=settings.SAGE_FRP1000_URL, timeout_seconds=int(settings.SAGE_FRP1000_TIMEOUT)
+    seed = Connector(url=settings.SAGE_FRP1000_URL, timeout_seconds=int(settings.SAGE_FRP1000_TIMEOUT))
+    seed.set_api_key(settings.SAGE_FRP1000_API_KEY or "")
+    connector, _created = Connector.objects.get_or_create(
+        name="Sage FRP 1000",
+        defaults={
+            "url": seed.url,
+            "timeout_seconds": seed.timeout_seconds,
+            "api_key_encrypted": seed.api_key_encrypted,
+        },
     )
-    connector.set_api_key(settings.SAGE_FRP1000_API_KEY or "")
-    connector.save()
     return connector
 
 
@@ -75,8 +83,9 @@ def connector_test(*, connector: Connector) -> tuple[bool, str]:
 
 
 def schedule_get() -> SyncSchedule:
+    """The one schedule; made on first use, under a fixed key so that two first visits at once make one row."""
     schedule = SyncSchedule.objects.order_by("pk").first()
-    return schedule or SyncSchedule.objects.create()
+    return schedule or SyncSchedule.objects.get_or_create(pk=1)[0]
 
 
 @transaction.atomic
