@@ -56,6 +56,18 @@ class CompanyBusy(Exception):
             )
         super().__init__(message % values)
 
+    def waiting(self) -> str:
+        """What a task waiting for the company says meanwhile (it tries again shortly)."""
+        values = {"what": self.label or _("synchronisation"), "time": claim_release_time(self.until)}
+        if self.until is None:
+            message = _("En attente : %(what)s en cours pour cette société.")
+        else:
+            message = _(
+                "En attente : %(what)s en cours pour cette société ; si elle s'est interrompue, la société sera"
+                " libérée au plus tard à %(time)s."
+            )
+        return message % values
+
 
 # --- one sync per company ----------------------------------------------------------------------------
 #

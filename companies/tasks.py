@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from .models import Company
 from .services import CompanyBusy, company_referential_pull
@@ -26,9 +25,7 @@ def company_pull(self, company_id: int, full: bool = False) -> str:
         return company_referential_pull(company=company, token=self.request.id, full=full).status
     except CompanyBusy as busy:
         if self.request.retries < BUSY_RETRIES:
-            Company.objects.filter(pk=company_id).update(
-                pull_progress=_("En attente : %(what)s en cours pour cette société.") % {"what": busy.label}
-            )
+            Company.objects.filter(pk=company_id).update(pull_progress=busy.waiting()[:200])
             raise self.retry(countdown=BUSY_COUNTDOWN) from None
         Company.objects.filter(pk=company_id).update(
             pull_status=Company.PullStatus.FAILED,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from companies.models import Company
@@ -140,3 +142,26 @@ def test_a_pull_message_for_a_request_already_served_does_nothing(jno, sage):
     Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.SUCCEEDED)
     assert company_pull.apply(args=[jno.pk]).get() == "served"
     assert sage.stats().get("GET companies", 0) == 0
+
+
+def test_an_export_waiting_for_the_company_says_until_when_at_the_latest(
+    client, bob, line, jno, settings, django_capture_on_commit_callbacks
+):
+    from synchro.tasks import run_company_task
+    from tests.conftest import give_companies, grant
+
+    settings.SYNC_LEASE_SECONDS = 60
+    with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
+        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
+        busy = CompanyBusy(jno, "mise à jour du référentiel", _claim_until(jno))
+        assert busy.waiting() == (
+            "En attente : mise à jour du référentiel en cours pour cette société ; si elle s'est interrompue, la"
+            " société sera libérée au plus tard à 14:32."
+        )
+        # Every retry finds the company held: the line ends « déjà en cours », with the same time.
+        assert run_company_task.apply(args=[line.pk]).get() == "busy"
+        grant(bob, "synchro.view_synchronisations")
+        give_companies(bob, jno)
+        client.force_login(bob)
+        html = client.get(reverse("synchro:run_progress", args=[line.run_id])).content.decode()
+    assert "la société sera libérée au plus tard à 14:32." in unescape(html)
