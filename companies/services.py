@@ -194,13 +194,15 @@ def company_pull_request(*, companies: list[Company], actor, full: bool = False)
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     for company in companies:
-        # A pull « en attente » for longer than a lease lost its message (broker restarted): take it again.
+        free = Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now)
         updated = (
             Company.objects.filter(pk=company.pk)
             .filter(
                 ~Q(pull_status__in=[Company.PullStatus.QUEUED, Company.PullStatus.RUNNING])
-                | Q(pull_requested_at__lt=stale, sync_claim_until__isnull=True)
-                | Q(pull_requested_at__lt=stale, sync_claim_until__lt=now)
+                # « En attente » for longer than a lease with the company free: its message was lost.
+                | Q(free, pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=stale)
+                # « En cours » with the company free: its worker died (a live pull renews its claim).
+                | Q(free, pull_status=Company.PullStatus.RUNNING)
             )
             .update(
                 pull_status=Company.PullStatus.QUEUED,

@@ -291,3 +291,20 @@ def test_two_searches_at_once_create_each_company_once_with_its_audit_line(alice
         for code in event.details["companies"]
     ]
     assert sorted(audited) == sorted(Company.objects.values_list("code", flat=True))
+
+
+def test_a_pull_whose_worker_died_can_be_launched_again_once_its_claim_ran_out(client, accountant, demo_companies):
+    from django.utils import timezone
+
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    Company.objects.filter(pk=jno.pk).update(
+        pull_status=Company.PullStatus.RUNNING,
+        pull_requested_at=timezone.now(),
+        sync_claim_token="dead-worker",
+        sync_claim_until=timezone.now() - dt.timedelta(seconds=1),
+    )
+    response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert "Mise à jour lancée pour 1 société : JNO." in unescape(response.content.decode())
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.QUEUED
