@@ -297,3 +297,22 @@ def test_accounts_deactivated_by_an_empty_answer_before_this_fix_come_back_at_th
     assert _usable_accounts(jno) == Account.objects.filter(company=jno).exclude(code="606800").count()
     assert Account.objects.get(company=jno, code="606800").active is False  # inactive in Sage itself
     assert outcome.counts["accounts"]["reactivated"] == Account.objects.filter(company=jno).count()
+
+
+def test_an_item_back_in_sage_but_unreadable_is_no_longer_gone_and_costs_one_full_read(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate("JNO", "suppliers", delete=["F0007"])
+    company_referential_pull(company=jno)
+    # Back under its code, with its old date, but without the status SFD needs to read it.
+    sage.mutate(
+        "JNO", "suppliers", raw=[{"code": "F0007", "label": "Sans statut", "modified_at": "2026-01-05T08:00:00Z"}]
+    )
+    before = sage.stats().get("GET companies/{code}/suppliers", 0)
+    outcome = company_referential_pull(company=jno)
+    assert {problem["code"] for problem in outcome.problems} == {"F0007"}
+    supplier = Supplier.objects.get(company=jno, code="F0007")
+    assert supplier.gone_upstream_at is None and not supplier.usable  # kept inactive until Sage gives a readable item
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 3  # what changed, the codes, one full read
+    before = sage.stats()["GET companies/{code}/suppliers"]
+    company_referential_pull(company=jno)
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 2
