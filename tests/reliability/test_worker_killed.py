@@ -28,7 +28,7 @@ from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
-LEASE = 4
+LEASE = 6
 FAST = {"SYNC_LEASE_SECONDS": str(LEASE), "SYNC_REAP_SECONDS": "2", "SAGE_BACKOFF_SECONDS": "0.05"}
 POST = "POST companies/{code}/entries"
 
