@@ -25,6 +25,8 @@ class UpsertCounts:
     updated: int = 0
     deactivated: int = 0
     unchanged: int = 0
+    # Among ``updated``: items SFD had marked gone from Sage, listed again.
+    reactivated: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -33,6 +35,7 @@ class UpsertCounts:
             "updated": self.updated,
             "deactivated": self.deactivated,
             "unchanged": self.unchanged,
+            "reactivated": self.reactivated,
         }
 
 
@@ -112,6 +115,26 @@ def _row_maker(model: type[ReferentialItem], fields: list, company_id: int) -> C
         return [constants[name] if prep is None else prep(item.get(name, constants[name])) for name, prep in plan]
 
     return row
+
+
+def referential_codes_held(model: type[ReferentialItem], company_id: int) -> tuple[set[str], set[str]]:
+    """The codes of one kind SFD holds for a company: ``(still in Sage, marked gone)``, in one query (the codes as two
+    texts, as ``_deactivate_gone`` reads them)."""
+    meta = model._meta
+    q = _quote
+    company_column = meta.get_field("company").column
+    code_column = meta.get_field("code").column
+    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    gone = q("gone_upstream_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {joined}(CASE WHEN {gone} IS NULL THEN {q(code_column)} END, %s),"
+            f" {joined}(CASE WHEN {gone} IS NOT NULL THEN {q(code_column)} END, %s)"
+            f" FROM {q(meta.db_table)} WHERE {q(company_column)} = %s",
+            ["\n", "\n", company_id],
+        )
+        present, marked = cursor.fetchone()
+    return set(present.split("\n")) if present else set(), set(marked.split("\n")) if marked else set()
 
 
 def _deactivate_gone(
@@ -197,10 +220,13 @@ def referential_upsert(
                     f"   WHERE t.{q(company_column)} = %s AND t.{q(code_column)} = s.{q(code_column)})),"
                     f" (SELECT COUNT(*) FROM {q(staging)} s JOIN {q(target)} t"
                     f"   ON t.{q(company_column)} = %s AND t.{q(code_column)} = s.{q(code_column)}"
-                    f"   WHERE t.{q('active')} AND NOT s.{q('active')})",
-                    [company_id, company_id],
+                    f"   WHERE t.{q('active')} AND NOT s.{q('active')}),"
+                    f" (SELECT COUNT(*) FROM {q(staging)} s JOIN {q(target)} t"
+                    f"   ON t.{q(company_column)} = %s AND t.{q(code_column)} = s.{q(code_column)}"
+                    f"   WHERE t.{q('gone_upstream_at')} IS NOT NULL)",
+                    [company_id, company_id, company_id],
                 )
-                counts.created, switched_off = cursor.fetchone()
+                counts.created, switched_off, counts.reactivated = cursor.fetchone()
                 distinct = "IS DISTINCT FROM"
                 changed = " OR ".join(f"{q(target)}.{q(c)} {distinct} excluded.{q(c)}" for c in sage_columns)
                 assignments = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*sage_columns, "gone_upstream_at"])

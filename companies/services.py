@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 import unicodedata
 import uuid
@@ -13,17 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from connectors.models import Connector
 from connectors.sage_frp1000.client import SageError
 from connectors.sage_frp1000.schemas import KINDS, parse_timestamp
 from core.services import audit_record
 
-from .bulk import UpsertCounts, referential_upsert
+from .bulk import UpsertCounts, referential_codes_held, referential_upsert
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company
 
 logger = logging.getLogger(__name__)
@@ -32,19 +36,47 @@ PULL_LABEL = "mise à jour du référentiel"
 MAX_PROBLEMS_KEPT = 50
 
 
-class CompanyBusy(Exception):
-    """Another sync holds the company (« déjà en cours »)."""
+def claim_release_time(until: dt.datetime | None) -> str:
+    """The local time at which a company held by a sync frees at the latest if its worker died (its lease's end)."""
+    return date_format(timezone.localtime(until), "H:i") if until else ""
 
-    def __init__(self, company: Company, label: str):
+
+class CompanyBusy(Exception):
+    """Another sync holds the company (« déjà en cours »), until its lease ends unless its holder renews it."""
+
+    def __init__(self, company: Company, label: str, until: dt.datetime | None = None):
         self.company = company
         self.label = label
-        super().__init__(
-            _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
-            % {"company": company.code, "what": label or _("synchronisation")}
-        )
+        self.until = until
+        values = {"company": company.code, "what": label or _("synchronisation"), "time": claim_release_time(until)}
+        if until is None:
+            message = _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
+        else:
+            message = _(
+                "Une synchronisation est déjà en cours pour la société %(company)s (%(what)s) ; si elle s'est"
+                " interrompue, la société sera libérée au plus tard à %(time)s."
+            )
+        super().__init__(message % values)
+
+    def waiting(self) -> str:
+        """What a task waiting for the company says meanwhile (it tries again shortly)."""
+        values = {"what": self.label or _("synchronisation"), "time": claim_release_time(self.until)}
+        if self.until is None:
+            message = _("En attente : %(what)s en cours pour cette société.")
+        else:
+            message = _(
+                "En attente : %(what)s en cours pour cette société ; si elle s'est interrompue, la société sera"
+                " libérée au plus tard à %(time)s."
+            )
+        return message % values
 
 
 # --- one sync per company ----------------------------------------------------------------------------
+#
+# A claim is a lease on the company row. Its holder renews it from a thread of its own every quarter of
+# ``SYNC_LEASE_SECONDS``, whatever the sync is doing (a slow call to Sage, a large transaction): a live sync keeps the
+# company however long it takes, and a dead worker's claim runs out one lease after its last renewal, when the
+# reaper dispatches its work again.
 
 
 def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
@@ -76,14 +108,49 @@ def company_sync_release(*, company_id: int, token: str) -> None:
     )
 
 
+class _ClaimHeartbeat(threading.Thread):
+    """Renews one claim every quarter of the lease, on a database connection of its own, until stopped."""
+
+    def __init__(self, company_id: int, token: str):
+        super().__init__(name=f"claim-heartbeat-{company_id}", daemon=True)
+        self.company_id, self.token = company_id, token
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = settings.SYNC_LEASE_SECONDS / 4
+        try:
+            while not self.stopped.wait(interval):
+                try:
+                    if not company_sync_renew(company_id=self.company_id, token=self.token):
+                        # Taken over after an expiry: the sync finds out at its next renewal and stops.
+                        return
+                except DatabaseError as error:
+                    # The database may be back at the next beat; the lease covers three missed ones.
+                    logger.warning("claim of company %s not renewed: %s", self.company_id, error)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=settings.SYNC_LEASE_SECONDS)
+
+
 @contextlib.contextmanager
 def company_sync_claimed(company: Company, *, token: str, label: str) -> Iterator[None]:
     if not company_sync_claim(company_id=company.pk, token=token, label=label):
-        holder = Company.objects.filter(pk=company.pk).values_list("sync_claim_label", flat=True).first()
-        raise CompanyBusy(company, holder or "")
+        holder = Company.objects.filter(pk=company.pk).values("sync_claim_label", "sync_claim_until").first() or {}
+        raise CompanyBusy(company, holder.get("sync_claim_label") or "", holder.get("sync_claim_until"))
+    # A claim taken inside a transaction is seen by no other connection until it commits: another connection could
+    # neither renew it nor needs to (the holder's own renewals, and its commit, do).
+    heartbeat = None if connection.in_atomic_block else _ClaimHeartbeat(company.pk, token)
+    if heartbeat is not None:
+        heartbeat.start()
     try:
         yield
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         company_sync_release(company_id=company.pk, token=token)
 
 
@@ -95,6 +162,8 @@ class PullOutcome:
     status: str
     counts: dict[str, dict] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
+    # What the pull decided and says in French (a mass deactivation applied after a full read, or refused).
+    notices: list[str] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
 
@@ -117,34 +186,45 @@ class _Progress:
         company_sync_renew(company_id=self.company.pk, token=self.token)
 
 
-def company_pull_request(*, companies: list[Company], actor) -> tuple[list[Company], list[Company]]:
-    """Mark companies as waiting for a pull; returns (queued, already running). The caller enqueues."""
+def company_pull_request(*, companies: list[Company], actor, full: bool = False) -> tuple[list[Company], list[Company]]:
+    """Mark companies as waiting for a pull; returns (queued, already running). The caller enqueues.
+
+    ``full`` (« Mise à jour complète »): the watermarks are forgotten as well, so that whichever message runs the
+    pull (this one, or the reaper's if this one is lost) reads every kind in full.
+    """
     queued, busy = [], []
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     for company in companies:
-        # A pull « en attente » for longer than a lease lost its message (broker restarted): take it again.
+        free = Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now)
         updated = (
             Company.objects.filter(pk=company.pk)
             .filter(
                 ~Q(pull_status__in=[Company.PullStatus.QUEUED, Company.PullStatus.RUNNING])
-                | Q(pull_requested_at__lt=stale, sync_claim_until__isnull=True)
-                | Q(pull_requested_at__lt=stale, sync_claim_until__lt=now)
+                # « En attente » for longer than a lease with the company free: its message was lost.
+                | Q(free, pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=stale)
+                # « En cours » with the company free: its worker died (a live pull renews its claim).
+                | Q(free, pull_status=Company.PullStatus.RUNNING)
             )
             .update(
                 pull_status=Company.PullStatus.QUEUED,
                 pull_requested_at=now,
                 pull_progress=_("En attente d'un worker…"),
                 pull_error="",
+                **({"pull_watermarks": {}} if full else {}),
             )
         )
+        if not updated:
+            # What the screen says of it: who holds the company, and until when at the latest.
+            company.refresh_from_db(fields=["pull_requested_at", "sync_claim_label", "sync_claim_until"])
         (queued if updated else busy).append(company)
     if queued:
+        summary = _("Mise à jour complète demandée : %(codes)s") if full else _("Mise à jour demandée : %(codes)s")
         audit_record(
             actor=actor,
             action="referential.pull_requested",
-            summary=_("Mise à jour demandée : %(codes)s") % {"codes": ", ".join(c.code for c in queued)},
-            details={"companies": [c.code for c in queued]},
+            summary=summary % {"codes": ", ".join(c.code for c in queued)},
+            details={"companies": [c.code for c in queued], "full": full},
         )
     return queued, busy
 
@@ -211,35 +291,126 @@ def company_referential_pull_claimed(*, company: Company, token: str, full: bool
     return outcome
 
 
+@dataclass
+class _Read:
+    """One read of one kind: its items, every code Sage lists (malformed items included), what could not be read."""
+
+    items: list[dict]
+    present: set[str]
+    problems: list[dict]
+
+
+def _read(client, company: Company, kind: str, *, since, progress: _Progress) -> _Read:
+    """What changed since ``since`` plus the list of every code, or (``since`` None) the whole kind."""
+    items: list[dict] = []
+    present: set[str] = set()
+    problems: list[dict] = []
+    for page in client.iter_referential(
+        company.code, kind, modified_since=since, page_size=settings.REFERENTIAL_PAGE_SIZE
+    ):
+        items.extend(page.items)
+        for problem in page.problems:
+            problems.append({"kind": kind} | problem.as_dict())
+            if problem.code:
+                present.add(problem.code)
+        progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
+    if since is None:
+        present.update(item["code"] for item in items)
+    else:
+        present = client.referential_codes(company.code, kind)
+    return _Read(items, present, problems)
+
+
+def _too_many_gone(read: _Read, held: set[str]) -> bool:
+    """An answer that would take away more than the allowed share of what SFD holds, or all of it, is not believed
+    on its own: an empty or truncated list is far more often a fault (a proxy, a half-restored server) than a real
+    deletion, and applying it would make every export fail until someone repairs it."""
+    if not held:
+        return False
+    gone = len(held - read.present)
+    return not read.present or gone > settings.REFERENTIAL_MAX_GONE_SHARE * len(held)
+
+
+# What a pull says when it applied or refused a mass deactivation, per kind (the nouns and their agreement).
+_GONE_CONFIRMED = {
+    "accounts": (
+        "%(count)s compte absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s comptes absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "suppliers": (
+        "%(count)s fournisseur absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s fournisseurs absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "journals": (
+        "%(count)s journal absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s journaux absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "tax-codes": (
+        "%(count)s code TVA absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s codes TVA absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+    "analytic-sections": (
+        "%(count)s section analytique absente de Sage FRP 1000 désactivée après vérification complète",
+        "%(count)s sections analytiques absentes de Sage FRP 1000 désactivées après vérification complète",
+    ),
+    "payment-modes": (
+        "%(count)s mode de règlement absent de Sage FRP 1000 désactivé après vérification complète",
+        "%(count)s modes de règlement absents de Sage FRP 1000 désactivés après vérification complète",
+    ),
+}
+
+
+def _gone_confirmed(kind: str, count: int) -> str:
+    singular, plural = _GONE_CONFIRMED[kind]
+    return ngettext(singular, plural, count) % {"count": intcomma(count)}
+
+
+def _gone_refused(kind: str, count: int) -> str:
+    return ngettext(
+        "%(kind)s : %(count)s élément manquait dans la réponse de Sage FRP 1000, mais sa liste complète le contient"
+        " encore : réponse jugée incomplète, rien n'a été modifié pour cette nature.",
+        "%(kind)s : %(count)s éléments manquaient dans la réponse de Sage FRP 1000, mais sa liste complète les"
+        " contient encore : réponse jugée incomplète, rien n'a été modifié pour cette nature.",
+        count,
+    ) % {"kind": KIND_LABELS[kind], "count": intcomma(count)}
+
+
 def _pull(company: Company, *, full: bool, progress: _Progress, started: float, actor) -> PullOutcome:
     client = company.connector.client()
     with client:
         info = _company_info(client, company)
         if info is None:
             raise SageError(_("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code})
-        fetched: dict[str, tuple[list[dict], set[str]]] = {}
+        fetched: dict[str, tuple[list[dict], set[str], set[str]]] = {}
         problems: list[dict] = []
+        notices: list[str] = []
         watermarks = dict(company.pull_watermarks or {})
         for kind in KINDS:
             since = None if full or kind not in watermarks else parse_timestamp(watermarks[kind])
-            items: list[dict] = []
-            present: set[str] = set()
-            for page in client.iter_referential(
-                company.code, kind, modified_since=since, page_size=settings.REFERENTIAL_PAGE_SIZE
-            ):
-                items.extend(page.items)
-                for problem in page.problems:
-                    problems.append({"kind": kind} | problem.as_dict())
-                    if problem.code:
-                        present.add(problem.code)
-                progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
-            if since is None:
-                present.update(item["code"] for item in items)
-            else:
-                present = client.referential_codes(company.code, kind)
-            fetched[kind] = (items, present)
-            if items:
-                newest = max(item["modified_at"] for item in items)
+            read = _read(client, company, kind, since=since, progress=progress)
+            held, marked_gone = referential_codes_held(REFERENTIAL_KINDS[kind], company.pk)
+            if since is not None and (marked_gone & read.present) - {item["code"] for item in read.items}:
+                # Codes Sage lists again whose items did not come, their ``modified_at`` older than what was asked:
+                # only a full read brings them back as Sage has them.
+                read = _read(client, company, kind, since=None, progress=progress)
+            if _too_many_gone(read, held):
+                missing = len(held - read.present)
+                check = _read(client, company, kind, since=None, progress=progress)
+                if not _too_many_gone(check, held):
+                    # Two answers that disagree: neither is applied, and the next pull asks again.
+                    notices.append(_gone_refused(kind, missing))
+                    logger.warning("pull of %s: %s %s missing from one answer only, kind left as is",
+                                   company.code, missing, kind)  # fmt: skip
+                    continue
+                read = check
+                notices.append(_gone_confirmed(kind, len(held - read.present)))
+            problems.extend(read.problems)
+            # Listed by Sage but unreadable (reported among the problems): no longer gone, kept as SFD last read them,
+            # and no full read again at every pull for them.
+            unreadable = (marked_gone & read.present) - {item["code"] for item in read.items}
+            fetched[kind] = (read.items, read.present, unreadable)
+            if read.items:
+                newest = max(item["modified_at"] for item in read.items)
                 if kind not in watermarks or newest > parse_timestamp(watermarks[kind]):
                     watermarks[kind] = newest.isoformat()
 
@@ -247,12 +418,16 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
     counts: dict[str, dict] = {}
     now = timezone.now()
     with transaction.atomic():
-        for kind, (items, present) in fetched.items():
+        for kind, (items, present, unreadable) in fetched.items():
+            model = REFERENTIAL_KINDS[kind]
             result: UpsertCounts = referential_upsert(
-                REFERENTIAL_KINDS[kind], company_id=company.pk, items=items, present_codes=present, now=now
+                model, company_id=company.pk, items=items, present_codes=present, now=now
             )
+            if unreadable:
+                model.objects.filter(company=company, code__in=unreadable).update(gone_upstream_at=None)
             counts[kind] = result.as_dict()
-        status = Company.PullStatus.PARTIAL if problems else Company.PullStatus.SUCCEEDED
+        refused = len(fetched) < len(KINDS)
+        status = Company.PullStatus.PARTIAL if problems or refused else Company.PullStatus.SUCCEEDED
         Company.objects.filter(pk=company.pk).update(
             name=info["name"] or company.name,
             siren=info["siren"],
@@ -270,6 +445,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
                 "counts": counts,
                 "problems": problems[:MAX_PROBLEMS_KEPT],
                 "problem_count": len(problems),
+                "notices": notices,
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
@@ -278,37 +454,48 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             action="referential.pulled",
             summary=_("Référentiel de %(code)s mis à jour") % {"code": company.code},
             company_code=company.code,
-            details={"counts": counts, "problem_count": len(problems)},
+            details={"counts": counts, "problem_count": len(problems), "notices": notices},
         )
-    return PullOutcome(status=status, counts=counts, problems=problems)
+    return PullOutcome(status=status, counts=counts, problems=problems, notices=notices)
 
 
 def companies_discover(*, connector: Connector, actor) -> list[Company]:
-    """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory)."""
+    """Create the companies that exist in Sage FRP 1000 but not yet in SFD (without a scan directory).
+
+    Safe when two administrators search at once: each company is created by one of them (the unique code per
+    connector decides, the other finds it there), and each audit line lists what its own search created, written in
+    the same transaction as the companies.
+    """
     with connector.client(interactive=True) as client:
         items, _problems = client.companies()
     known = set(Company.objects.filter(connector=connector).values_list("code", flat=True))
-    created = [
-        Company.objects.create(
-            connector=connector,
-            code=item["code"],
-            name=item["name"],
-            siren=item["siren"],
-            vat_number=item["vat_number"],
-            currency=item["currency"],
-            closed_until=item["closed_until"],
-            analytic_required=item["analytic_required"],
-        )
-        for item in items
-        if item["code"] not in known
-    ]
-    if created:
-        audit_record(
-            actor=actor,
-            action="companies.discovered",
-            summary=_("Sociétés ajoutées depuis Sage FRP 1000 : %(codes)s")
-            % {"codes": ", ".join(c.code for c in created)},
-        )
+    created = []
+    with transaction.atomic():
+        for item in items:
+            if item["code"] in known:
+                continue
+            company, new = Company.objects.get_or_create(
+                connector=connector,
+                code=item["code"],
+                defaults={
+                    "name": item["name"],
+                    "siren": item["siren"],
+                    "vat_number": item["vat_number"],
+                    "currency": item["currency"],
+                    "closed_until": item["closed_until"],
+                    "analytic_required": item["analytic_required"],
+                },
+            )
+            if new:
+                created.append(company)
+        if created:
+            audit_record(
+                actor=actor,
+                action="companies.discovered",
+                summary=_("Sociétés ajoutées depuis Sage FRP 1000 : %(codes)s")
+                % {"codes": ", ".join(c.code for c in created)},
+                details={"companies": [c.code for c in created]},
+            )
     return created
 
 

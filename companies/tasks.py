@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from .models import Company
 from .services import CompanyBusy, company_referential_pull
@@ -18,14 +17,15 @@ def company_pull(self, company_id: int, full: bool = False) -> str:
     company = Company.objects.select_related("connector").filter(pk=company_id).first()
     if company is None:
         return "missing"
+    if not company.pull_in_progress:
+        # A second message for a request already served (the reaper replaced a message that was only late).
+        return "served"
     try:
         # The task id is the claim token: a task redelivered after its worker died takes its claim back.
         return company_referential_pull(company=company, token=self.request.id, full=full).status
     except CompanyBusy as busy:
         if self.request.retries < BUSY_RETRIES:
-            Company.objects.filter(pk=company_id).update(
-                pull_progress=_("En attente : %(what)s en cours pour cette société.") % {"what": busy.label}
-            )
+            Company.objects.filter(pk=company_id).update(pull_progress=busy.waiting()[:200])
             raise self.retry(countdown=BUSY_COUNTDOWN) from None
         Company.objects.filter(pk=company_id).update(
             pull_status=Company.PullStatus.FAILED,

@@ -7,6 +7,8 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -32,6 +34,23 @@ def _selected_companies(request) -> list:
     return companies
 
 
+def _busy_sentence(company) -> str:
+    """Why nothing was launched for a company, and when it frees at the latest if the sync holding it died."""
+    if company.sync_claim_until and company.sync_claim_until > timezone.now():
+        return _(
+            "%(name)s : déjà en cours (%(what)s) ; si elle s'est interrompue, la société sera libérée au plus tard"
+            " à %(time)s."
+        ) % {
+            "name": company.name,
+            "what": company.sync_claim_label or _("synchronisation"),
+            "time": services.claim_release_time(company.sync_claim_until),
+        }
+    return _("%(name)s : mise à jour déjà demandée, en attente d'un worker depuis %(time)s.") % {
+        "name": company.name,
+        "time": date_format(timezone.localtime(company.pull_requested_at), "H:i"),
+    }
+
+
 def _rows_context(request) -> dict:
     companies = selectors.companies_for_user(request.user).select_related("connector")
     return {"companies": companies}
@@ -49,25 +68,31 @@ def company_list(request):
 @permission_required(RIGHT, raise_exception=True)
 def company_pull(request):
     companies = _selected_companies(request)
+    # « Mise à jour complète »: every kind read in full, not only what changed since the last pull.
+    full = request.POST.get("full") == "1"
     if not companies:
         messages.warning(request, _("Cochez au moins une société à mettre à jour."))
     else:
         with transaction.atomic():
-            queued, busy = services.company_pull_request(companies=companies, actor=request.user)
+            queued, busy = services.company_pull_request(companies=companies, actor=request.user, full=full)
             for company in queued:
-                tasks.company_pull.delay_on_commit(company.pk)
+                tasks.company_pull.delay_on_commit(company.pk, full=full)
         if queued:
-            messages.success(
-                request,
-                ngettext(
+            if full:
+                launched = ngettext(
+                    "Mise à jour complète lancée pour %(count)d société : %(codes)s.",
+                    "Mise à jour complète lancée pour %(count)d sociétés : %(codes)s.",
+                    len(queued),
+                )
+            else:
+                launched = ngettext(
                     "Mise à jour lancée pour %(count)d société : %(codes)s.",
                     "Mise à jour lancée pour %(count)d sociétés : %(codes)s.",
                     len(queued),
                 )
-                % {"count": len(queued), "codes": ", ".join(c.name for c in queued)},
-            )
+            messages.success(request, launched % {"count": len(queued), "codes": ", ".join(c.name for c in queued)})
         for company in busy:
-            messages.info(request, _("%(name)s : mise à jour déjà en cours.") % {"name": company.name})
+            messages.info(request, _busy_sentence(company))
     if request.htmx:
         return render(request, "companies/_company_table.html", _rows_context(request) | {"swap_messages": True})
     return redirect("companies:list")

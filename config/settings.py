@@ -244,6 +244,11 @@ SAGE_MAX_RESPONSE_BYTES = env_int("SAGE_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, m
 SAGE_RETRIES = env_int("SAGE_RETRIES", 3, minimum=0, maximum=10)
 SAGE_BACKOFF_SECONDS = env_float("SAGE_BACKOFF_SECONDS", 0.5, minimum=0.0)
 REFERENTIAL_PAGE_SIZE = env_int("REFERENTIAL_PAGE_SIZE", 1000, minimum=1, maximum=5000)
+# A pull whose answer would deactivate more than this share of a kind (or all of it) reads the kind in full again
+# before applying it: one faulty answer must not switch off a whole chart of accounts.
+REFERENTIAL_MAX_GONE_SHARE = env_float("REFERENTIAL_MAX_GONE_SHARE", 0.5, minimum=0.0)
+if REFERENTIAL_MAX_GONE_SHARE > 1:
+    raise ImproperlyConfigured("REFERENTIAL_MAX_GONE_SHARE is a share: between 0 and 1.")
 SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 200, minimum=1, maximum=1000)
 # How many times one batch is sent again after outcomes that had to be reconciled.
 SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
@@ -251,8 +256,9 @@ SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
 SYNC_REAP_SECONDS = env_int("SYNC_REAP_SECONDS", 300, minimum=1)
 SYNC_HISTORY_RETENTION_DAYS = env_int("SYNC_HISTORY_RETENTION_DAYS", 365, minimum=1)
 PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
-# How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this.
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=1)
+# How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this. The holder
+# renews it every quarter of this from a thread of its own, however long the sync takes.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60, minimum=1)
 
 # Fernet keys for secrets at rest, newest first (rotation: prepend a new key, run rotate_encryption_key).
 _derived_key = base64.urlsafe_b64encode(hashlib.sha256(("sfd-fernet:" + SECRET_KEY).encode()).digest()).decode()

@@ -40,15 +40,23 @@ class ConnectorKeyRequired(Exception):
 
 
 def connector_seed_from_environment() -> Connector:
-    """The first connector, from SAGE_FRP1000_URL and SAGE_FRP1000_API_KEY, when there is none yet."""
+    """The first connector, from SAGE_FRP1000_URL and SAGE_FRP1000_API_KEY, when there is none yet.
+
+    Two first visits at once make one: the unique name decides, and the second finds the first's.
+    """
     existing = Connector.objects.order_by("pk").first()
     if existing is not None:
         return existing
-    connector = Connector(
-        name="Sage FRP 1000", url=settings.SAGE_FRP1000_URL, timeout_seconds=int(settings.SAGE_FRP1000_TIMEOUT)
+    seed = Connector(url=settings.SAGE_FRP1000_URL, timeout_seconds=int(settings.SAGE_FRP1000_TIMEOUT))
+    seed.set_api_key(settings.SAGE_FRP1000_API_KEY or "")
+    connector, _created = Connector.objects.get_or_create(
+        name="Sage FRP 1000",
+        defaults={
+            "url": seed.url,
+            "timeout_seconds": seed.timeout_seconds,
+            "api_key_encrypted": seed.api_key_encrypted,
+        },
     )
-    connector.set_api_key(settings.SAGE_FRP1000_API_KEY or "")
-    connector.save()
     return connector
 
 
@@ -177,9 +185,10 @@ def connectors_health_refresh(*, budget: float = HEALTH_PROBE_SECONDS) -> dict[i
 
 
 def schedule_get() -> SyncSchedule:
+    """The one schedule; made on first use, under a fixed key so that two first visits at once make one row."""
     schedule = SyncSchedule.objects.order_by("pk").first()
     if schedule is None:
-        schedule = SyncSchedule.objects.create()
+        schedule = SyncSchedule.objects.get_or_create(pk=1)[0]
         # The default time as the database gives it back (a time, not the string of the field's default).
         schedule.refresh_from_db()
     return schedule

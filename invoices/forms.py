@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from companies.models import Account, AnalyticSection, PaymentMode, Supplier, TaxCode
 
 from .models import Invoice, InvoiceLine
-from .services import LineData
+from .services import LineData, duplicate_number_message
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -140,6 +140,13 @@ class InvoiceForm(forms.ModelForm):
         if data.get("currency") == "EUR":
             # An invoice in euros has no rate: one left from a former currency would be meaningless.
             data["exchange_rate"] = None
+        supplier, number = data.get("supplier"), data.get("number")
+        # The company is not a field of the form, so Django's own check of the unique (company, supplier, number)
+        # leaves it out: without this, the database refuses the save.
+        if supplier and number:
+            twins = Invoice.objects.filter(company_id=self.instance.company_id, supplier=supplier, number=number)
+            if twins.exclude(pk=self.instance.pk).exists():
+                self.add_error("number", duplicate_number_message(supplier, number))
         return data
 
     def accounting_fields(self) -> dict:

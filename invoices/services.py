@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,6 +26,23 @@ LINE_FIELDS = ("kind", "label", "amount_ht", "account_id", "tax_code_id", "analy
 
 class InvoiceLocked(Exception):
     """The accounting content cannot change now (integrated, or being sent to Sage)."""
+
+
+def duplicate_number_message(supplier: Supplier, number: str) -> str:
+    return _(
+        "Le fournisseur %(supplier)s a déjà une facture n° %(number)s dans SFD : corrigez le numéro ou le fournisseur."
+    ) % {
+        "supplier": supplier.code,
+        "number": number,
+    }
+
+
+class InvoiceDuplicate(Exception):
+    """The correction would give the invoice the supplier and number of another one (« facture en double »)."""
+
+    def __init__(self, twin: Invoice):
+        super().__init__(duplicate_number_message(twin.supplier, twin.number))
+        self.twin = twin
 
 
 class InvoiceInvalid(Exception):
@@ -158,7 +175,7 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
         invoice.accounting_version += 1
         invoice.export_state = ExportState.NONE
         invoice.status, invoice.incomplete_reason = _status_for(invoice, _lines_of(invoice))
-        invoice.save()
+        _save_unless_duplicate(invoice)
         invoice_event(
             invoice=invoice,
             actor=actor,
@@ -170,6 +187,26 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
         # The same due date, now the terms' (or the accountant's): what happens to it when the date moves changed.
         invoice.save(update_fields=["due_date_source", "updated_at"])
     return invoice
+
+
+def _save_unless_duplicate(invoice: Invoice) -> None:
+    """Save; the same supplier and number as another invoice (the form checks it, but another correction may have
+    taken them in between) raises ``InvoiceDuplicate``, and the caller's transaction undoes the whole correction."""
+    try:
+        with transaction.atomic():
+            invoice.save()
+    except IntegrityError:
+        twin = (
+            Invoice.objects.filter(
+                company_id=invoice.company_id, supplier_id=invoice.supplier_id, number=invoice.number
+            )
+            .exclude(pk=invoice.pk)
+            .select_related("supplier")
+            .first()
+        )
+        if twin is None:
+            raise
+        raise InvoiceDuplicate(twin) from None
 
 
 @transaction.atomic

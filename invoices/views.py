@@ -148,40 +148,46 @@ def invoice_detail(request, pk: int):
             except services.InvoiceLocked as error:
                 messages.error(request, str(error))
                 return redirect("invoices:detail", pk=invoice.pk)
-            changed = invoice.accounting_version != version_before
-            due_date = _due_date_words(invoice, due_date_before=due_date_before)
-            saved = _joined(_("Facture enregistrée."), due_date) if changed else _("Aucune modification à enregistrer.")
-            if "validate" not in request.POST:
-                problems = invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else []
-                if problems:
-                    still = _joined(saved, _("Elle reste à compléter avant sa validation :"))
-                    messages.warning(request, _listed(still, [problem.message for problem in problems]))
-                else:
-                    (messages.success if changed else messages.info)(request, saved)
-                return redirect("invoices:detail", pk=invoice.pk)
-            if not changed and status_before == invoice.Status.VALIDATED:
-                messages.info(request, _("Aucune modification à enregistrer : la facture est déjà validée."))
-                return redirect("invoices:detail", pk=invoice.pk)
-            # The correction is saved whatever happens next: a failed validation loses nothing.
-            try:
-                services.invoice_validate(invoice=invoice, actor=request.user)
-            except services.InvoiceLocked as error:
-                messages.error(request, _joined(saved, str(error)))
-                return redirect("invoices:detail", pk=invoice.pk)
-            except services.InvoiceInvalid as invalid:
-                invoice.refresh_from_db()
-                form, formset = _forms_of_saved(invoice)
-                _attach_problems(form, formset, invalid.problems)
-                not_validated = _joined(saved, _("Elle n'est pas validée :"))
-                messages.error(request, _listed(not_validated, [problem.message for problem in invalid.problems]))
+            except services.InvoiceDuplicate as duplicate:
+                # Taken by another correction since the form's own check: said next to the field, the input kept.
+                form.add_error("number", str(duplicate))
+                nothing = _("Rien n'a été enregistré : corrigez les champs signalés.")
+                messages.error(request, _listed(nothing, _form_errors(form, formset)))
             else:
-                validated = (
-                    _("Facture enregistrée et validée : l'écriture est à exporter.")
-                    if changed
-                    else _("Facture validée : l'écriture est à exporter.")
-                )
-                messages.success(request, _joined(validated, due_date))
-                return redirect("invoices:detail", pk=invoice.pk)
+                changed = invoice.accounting_version != version_before
+                due_date = _due_date_words(invoice, due_date_before=due_date_before)
+                saved = _joined(_("Facture enregistrée."), due_date) if changed else _("Aucune modification à enregistrer.")
+                if "validate" not in request.POST:
+                    problems = invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else []
+                    if problems:
+                        still = _joined(saved, _("Elle reste à compléter avant sa validation :"))
+                        messages.warning(request, _listed(still, [problem.message for problem in problems]))
+                    else:
+                        (messages.success if changed else messages.info)(request, saved)
+                    return redirect("invoices:detail", pk=invoice.pk)
+                if not changed and status_before == invoice.Status.VALIDATED:
+                    messages.info(request, _("Aucune modification à enregistrer : la facture est déjà validée."))
+                    return redirect("invoices:detail", pk=invoice.pk)
+                # The correction is saved whatever happens next: a failed validation loses nothing.
+                try:
+                    services.invoice_validate(invoice=invoice, actor=request.user)
+                except services.InvoiceLocked as error:
+                    messages.error(request, _joined(saved, str(error)))
+                    return redirect("invoices:detail", pk=invoice.pk)
+                except services.InvoiceInvalid as invalid:
+                    invoice.refresh_from_db()
+                    form, formset = _forms_of_saved(invoice)
+                    _attach_problems(form, formset, invalid.problems)
+                    not_validated = _joined(saved, _("Elle n'est pas validée :"))
+                    messages.error(request, _listed(not_validated, [problem.message for problem in invalid.problems]))
+                else:
+                    validated = (
+                        _("Facture enregistrée et validée : l'écriture est à exporter.")
+                        if changed
+                        else _("Facture validée : l'écriture est à exporter.")
+                    )
+                    messages.success(request, _joined(validated, due_date))
+                    return redirect("invoices:detail", pk=invoice.pk)
     if not can_edit:
         for field in form.fields.values():
             field.disabled = True

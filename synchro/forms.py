@@ -38,8 +38,9 @@ class VisuelFilterForm(PeriodFilterForm):
 
     @property
     def kind(self) -> str:
-        value = self.cleaned_data.get("type") if self.is_valid() else None
-        return value or SyncItem.Kind.CREATION
+        """The tab, even when another field is invalid (its errors are shown on the tab the user was on)."""
+        self.is_valid()
+        return self.cleaned_data.get("type") or SyncItem.Kind.CREATION
 
     def selection_filters(self) -> dict:
         """JSON-safe filters for a run's selection."""

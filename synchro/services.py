@@ -20,7 +20,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -54,10 +54,13 @@ from .precheck import Referential
 logger = logging.getLogger(__name__)
 
 EXPORT_LABEL = "export vers Sage FRP 1000"
+SIMULATION_LABEL = "simulation d'export"
 # What « Exporter » may send: what waits, and what Sage refused (once fixed in Sage, it may pass).
 MANUAL_STATES = (ExportState.TO_EXPORT, ExportState.REJECTED)
 # What the schedule sends: only what waits; a refused entry waits for its correction in SFD.
 AUTOMATIC_STATES = (ExportState.TO_EXPORT,)
+# Seconds between two writes of a run line's counters while it runs (the screen polls every second).
+TALLY_SECONDS = 1.0
 
 
 # The columns of a new item, written by ``COPY`` (every value given).
@@ -207,6 +210,28 @@ def run_finalize(run_id: int) -> SyncRun | None:
     return run
 
 
+def run_line_counts(*, run_id: int, company_id: int) -> dict[str, int]:
+    """A line's counters as its run's items say them: an attempt redelivered after its worker died, or a run line
+    dispatched again by the reaper, counts nothing twice (an item is one per invoice version, its status written in
+    the transaction that records Sage's answer). *traitées*: every item the run has an outcome for, or gave up on
+    (back to *à exporter*): all but those *en cours*."""
+    counts = {"done": 0, "integrated": 0, "updated": 0, "rejected": 0, "update_rejected": 0}
+    rows = (
+        SyncItem.objects.filter(run_id=run_id, company_id=company_id)
+        .order_by()
+        .values_list("kind", "status")
+        .annotate(n=Count("pk"))
+    )
+    for kind, status, n in rows:
+        if status != SyncItem.Status.SENDING:
+            counts["done"] += n
+        if status == SyncItem.Status.REJECTED:
+            counts["rejected" if kind == SyncItem.Kind.CREATION else "update_rejected"] += n
+        elif status == SyncItem.Status.INTEGRATED:
+            counts["integrated" if kind == SyncItem.Kind.CREATION else "updated"] += n
+    return counts
+
+
 def run_company_execute(*, run_company_id: int, token: str | None = None) -> SyncRunCompany:
     """One company of a run: referential pull (automatic runs), then export of entries and updates.
 
@@ -221,7 +246,9 @@ def run_company_execute(*, run_company_id: int, token: str | None = None) -> Syn
     token = token or uuid.uuid4().hex
     log = sync_logger(logger, run_id=run.pk, company=company.code)
     if run.is_simulation:
-        _simulate(line, log)
+        # Claimed like an export: one sync per company, and a simulation that lasts is alive, not reaped.
+        with company_sync_claimed(company, token=token, label=SIMULATION_LABEL):
+            _simulate(line, log)
         run_finalize(run.pk)
         line.refresh_from_db()
         return line
@@ -246,7 +273,11 @@ def run_company_execute(*, run_company_id: int, token: str | None = None) -> Syn
             status, error = SyncRunCompany.Status.FAILED, failure.message
             log.warning("sync failed: %s", failure.message)
         unknown = SyncItem.objects.filter(company=company, status=SyncItem.Status.UNKNOWN).count()
-        SyncRunCompany.objects.filter(pk=line.pk).update(unknown=unknown, open_anomalies=entries_in_anomaly(company))
+        SyncRunCompany.objects.filter(pk=line.pk).update(
+            unknown=unknown,
+            open_anomalies=entries_in_anomaly(company),
+            **run_line_counts(run_id=run.pk, company_id=company.pk),
+        )
         line.refresh_from_db()
         # Entries left in anomaly make the line « terminée avec anomalies », even when this run refused none of them
         # (an automatic run does not send again what Sage refused: it waits for its correction).
@@ -294,11 +325,32 @@ class CompanyExporter:
         self.rounds = settings.SYNC_SEND_ROUNDS
         # The claim was taken (or renewed) just before the exporter was made.
         self._renewed = time.monotonic()
+        self._totals = {kind: 0 for kind in SyncItem.Kind}
+        self._tallied = 0.0
 
-    # counters on the run's line, with F() so that nothing is lost between processes
-    def _count(self, **increments: int) -> None:
-        if increments:
-            SyncRunCompany.objects.filter(pk=self.line.pk).update(**{k: F(k) + v for k, v in increments.items()})
+    # The line's counters: derived from the run's items (``run_line_counts``), the total from what this attempt
+    # selects plus what the run already handled. Written at most every ``TALLY_SECONDS``, and at the end of each kind.
+    def _tally(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._tallied < TALLY_SECONDS:
+            return
+        self._tallied = time.monotonic()
+        SyncRunCompany.objects.filter(pk=self.line.pk).update(
+            total=sum(self._totals.values()), **run_line_counts(run_id=self.run.pk, company_id=self.company.pk)
+        )
+
+    def _selection(self, kind: str) -> list[int]:
+        """What this attempt sends of ``kind``, in key order; the line's total for the kind counts it with what the run
+        already handled (an attempt after a dead one). What the run already saw refused is not sent again."""
+        version = "accounting_version" if kind == SyncItem.Kind.CREATION else "bap_version"
+        refused_here = SyncItem.objects.filter(
+            run=self.run, invoice=OuterRef("pk"), kind=kind, version=OuterRef(version), status=SyncItem.Status.REJECTED
+        )
+        invoices = selection_invoices(self.run.selection, kind=kind, company=self.company, automatic=self.automatic)
+        ids = list(invoices.exclude(Exists(refused_here)).order_by("pk").values_list("pk", flat=True))
+        handled = SyncItem.objects.filter(run=self.run, company=self.company, kind=kind).values_list("invoice_id")
+        self._totals[kind] = len(set(ids).union(invoice_id for (invoice_id,) in handled))
+        self._tally(force=True)
+        return ids
 
     def _heartbeat(self) -> None:
         """Renew the claim on the company once a tenth of its lease has passed (not on every batch): a sync that has
@@ -328,11 +380,12 @@ class CompanyExporter:
             )
             Invoice.objects.filter(pk__in=updates.values("invoice_id")).update(update_state=ExportState.TO_EXPORT)
             updates.update(status=SyncItem.Status.PENDING, updated_at=now)
-        unknown = list(
-            SyncItem.objects.filter(
-                company=self.company, kind=SyncItem.Kind.CREATION, status=SyncItem.Status.UNKNOWN
-            ).order_by("pk")
+        to_check = SyncItem.objects.filter(
+            company=self.company, kind=SyncItem.Kind.CREATION, status=SyncItem.Status.UNKNOWN
         )
+        # This run answers for them now: they count among what it handled, whoever sent them first.
+        to_check.update(run=self.run)
+        unknown = list(to_check.order_by("pk"))
         for start in range(0, len(unknown), self.batch_size):
             to_resend = self._reconcile(unknown[start : start + self.batch_size])
             self._release(to_resend, _("Absente de Sage FRP 1000 après vérification : elle sera renvoyée."))
@@ -361,11 +414,7 @@ class CompanyExporter:
         to *à exporter*, and a batch whose send had begun is recorded or left *en cours* for ``recover`` (looked up
         by key before anything is sent again).
         """
-        invoices = selection_invoices(
-            self.run.selection, kind=SyncItem.Kind.CREATION, company=self.company, automatic=self.automatic
-        )
-        ids = list(invoices.order_by("pk").values_list("pk", flat=True))
-        self._count(total=len(ids))
+        ids = self._selection(SyncItem.Kind.CREATION)
         chunks = [ids[start : start + self.batch_size] for start in range(0, len(ids), self.batch_size)]
         flight: _Flight | None = None
         ready: tuple[list[SyncItem], int] | None = None
@@ -386,12 +435,13 @@ class CompanyExporter:
                             self._record(landing.items, results)
                         else:
                             self._send_batch(landing.items, failure=failure)
-                        self._count(done=landing.size)
+                        self._tally()
                     if ready is not None:
                         flight, ready = _Flight.launch(sender, self, *ready), None
             except BaseException:
                 self._abandon(flight, ready)
                 raise
+        self._tally(force=True)
 
     def _abandon(self, flight: _Flight | None, ready: tuple[list[SyncItem], int] | None) -> None:
         """The run stops: what was prepared and never sent is released; what was sent is recorded if its answer
@@ -424,6 +474,8 @@ class CompanyExporter:
                     pk__in=invoice_ids, company=self.company, export_state__in=states
                 )
             )
+            # Changed since the selection (corrected, exported by another run): not this run's any more.
+            self._totals[SyncItem.Kind.CREATION] -= len(invoice_ids) - len(rows)
             existing = {
                 (item.invoice_id, item.version): item
                 for item in SyncItem.objects.filter(
@@ -619,7 +671,6 @@ class CompanyExporter:
                 for item, piece in accepted
             ],
         )
-        self._count(integrated=len(accepted))
 
     @cached_property
     def _actor_label(self) -> str:
@@ -673,20 +724,15 @@ class CompanyExporter:
         Anomaly.objects.bulk_create(anomalies)
         InvoiceEvent.objects.bulk_create(events)
         Invoice.objects.filter(pk__in=ids).update(**{state_field: ExportState.REJECTED})
-        self._count(**{"update_rejected" if state_field == "update_state" else "rejected": len(refused)})
 
     # --- updates (BAP) ---
 
     def export_updates(self) -> None:
-        invoices = selection_invoices(
-            self.run.selection, kind=SyncItem.Kind.UPDATE, company=self.company, automatic=self.automatic
-        )
-        ids = list(invoices.order_by("pk").values_list("pk", flat=True))
-        self._count(total=len(ids))
-        for invoice_id in ids:
+        for invoice_id in self._selection(SyncItem.Kind.UPDATE):
             self._send_update(invoice_id)
-            self._count(done=1)
+            self._tally()
             self._heartbeat()
+        self._tally(force=True)
 
     def _send_update(self, invoice_id: int) -> None:
         states = AUTOMATIC_STATES if self.automatic else MANUAL_STATES
@@ -696,6 +742,7 @@ class CompanyExporter:
                 Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice_id, update_state__in=states).first()
             )
             if invoice is None:
+                self._totals[SyncItem.Kind.UPDATE] -= 1
                 return
             payload = {
                 "update_id": invoice.update_id,
@@ -748,7 +795,6 @@ class CompanyExporter:
                 kind="updated",
                 message=_("BAP transmis à Sage FRP 1000 (pièce %(piece)s).") % {"piece": piece},
             )
-        self._count(updated=1)
 
 
 def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime) -> None:
@@ -835,14 +881,26 @@ def _batch_payloads(
 
 
 def _simulate(line: SyncRunCompany, log) -> None:
-    """« Simuler »: Sage's simulation mode on the selection; anomalies are recorded for the run, nothing else."""
+    """« Simuler »: Sage's simulation mode on the selection; anomalies are recorded for the run, nothing else.
+
+    Nothing it does outlives it, so an attempt after a dead one starts again from the beginning: what the dead one
+    recorded is replaced, and the counters start from zero (each batch's anomalies and counts in one transaction).
+    """
     company, run = line.company, line.run
-    SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.RUNNING, started_at=timezone.now())
     invoices = selection_invoices(run.selection, kind=SyncItem.Kind.CREATION, company=company, automatic=False)
     ids = list(invoices.order_by("pk").values_list("pk", flat=True))
-    SyncRunCompany.objects.filter(pk=line.pk).update(total=len(ids))
+    with transaction.atomic():
+        Anomaly.objects.filter(run=run, company=company, simulated=True).delete()
+        SyncRunCompany.objects.filter(pk=line.pk).update(
+            status=SyncRunCompany.Status.RUNNING,
+            started_at=timezone.now(),
+            total=len(ids),
+            done=0,
+            integrated=0,
+            rejected=0,
+        )
     referential = Referential(company)
-    status, error_message, would_pass, refused = SyncRunCompany.Status.SUCCEEDED, "", 0, 0
+    status, error_message, refused = SyncRunCompany.Status.SUCCEEDED, "", 0
     try:
         with company.connector.client() as client:
             for start in range(0, len(ids), settings.SYNC_BATCH_SIZE):
@@ -866,17 +924,19 @@ def _simulate(line: SyncRunCompany, log) -> None:
                             )  # fmt: skip
                 refused_ids = {anomaly.invoice_id for anomaly in anomalies}
                 refused += len(refused_ids)
-                would_pass += len(rows) - len(refused_ids)
-                Anomaly.objects.bulk_create(anomalies)
-                SyncRunCompany.objects.filter(pk=line.pk).update(done=F("done") + len(rows))
+                with transaction.atomic():
+                    Anomaly.objects.bulk_create(anomalies)
+                    SyncRunCompany.objects.filter(pk=line.pk).update(
+                        done=F("done") + len(rows),
+                        integrated=F("integrated") + len(rows) - len(refused_ids),
+                        rejected=F("rejected") + len(refused_ids),
+                    )
     except SageError as failure:
         status, error_message = SyncRunCompany.Status.FAILED, failure.message
         log.warning("simulation failed: %s", failure.message)
     if status == SyncRunCompany.Status.SUCCEEDED and refused:
         status = SyncRunCompany.Status.PARTIAL
-    SyncRunCompany.objects.filter(pk=line.pk).update(
-        status=status, error=error_message, integrated=would_pass, rejected=refused, finished_at=timezone.now()
-    )
+    SyncRunCompany.objects.filter(pk=line.pk).update(status=status, error=error_message, finished_at=timezone.now())
 
 
 def _simulated(run, company, invoice_id, code, field, message, payload, source="sage") -> Anomaly:
@@ -892,9 +952,12 @@ def _simulated(run, company, invoice_id, code, field, message, payload, source="
 def synchro_reap() -> dict:
     """Finish what a lost message or a dead worker left: the database is the source of truth, not the broker.
 
-    - a run line still *en attente* or *en cours* whose company is not held by a live claim is dispatched again;
-    - a referential pull *en attente* for longer than that is dispatched again.
-    A claim expires ``SYNC_LEASE_SECONDS`` after its last sign of life, so a sync that is alive is never touched.
+    - a run line *en cours* whose company is no longer held (its worker died: a live sync renews its claim) is
+      dispatched again at once; a line *en attente* whose company is free, once ``SYNC_REAP_SECONDS`` have passed
+      (its message may only be waiting behind others);
+    - a referential pull *en cours* whose company is no longer held is dispatched again, and so is a pull *en
+      attente* for longer than ``SYNC_REAP_SECONDS``.
+    A claim runs out ``SYNC_LEASE_SECONDS`` after its holder's last renewal, so a sync that is alive is never touched.
     """
     from companies.tasks import company_pull
 
@@ -903,23 +966,32 @@ def synchro_reap() -> dict:
     now = timezone.now()
     quiet = now - dt.timedelta(seconds=settings.SYNC_REAP_SECONDS)
     free = Q(company__sync_claim_until__isnull=True) | Q(company__sync_claim_until__lt=now)
+    open_lines = SyncRunCompany.objects.filter(status__in=[SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING])
     lines = list(
-        SyncRunCompany.objects.filter(status__in=[SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING])
-        .filter(free)
-        .filter(Q(started_at__lt=quiet) | Q(started_at__isnull=True, queued_at__lt=quiet))
+        open_lines.filter(free)
+        .filter(
+            Q(status=SyncRunCompany.Status.RUNNING)
+            | Q(started_at__lt=quiet)
+            | Q(started_at__isnull=True, queued_at__lt=quiet)
+        )
         .values_list("pk", flat=True)
     )
     for pk in lines:
         # Touch the line so that the next reap leaves it alone while this dispatch is on its way.
         SyncRunCompany.objects.filter(pk=pk).update(queued_at=now, started_at=None, status=SyncRunCompany.Status.QUEUED)
         run_company_task.delay_on_commit(pk)
+    company_free = Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now)
     pulls = list(
-        Company.objects.filter(pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=quiet)
-        .filter(Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now))
+        Company.objects.filter(company_free)
+        .filter(
+            Q(pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=quiet)
+            # A pull inside an automatic run comes back with its run line.
+            | Q(pull_status=Company.PullStatus.RUNNING) & ~Q(pk__in=open_lines.values("company_id"))
+        )
         .values_list("pk", flat=True)
     )
     for pk in pulls:
-        Company.objects.filter(pk=pk).update(pull_requested_at=now)
+        Company.objects.filter(pk=pk).update(pull_status=Company.PullStatus.QUEUED, pull_requested_at=now)
         company_pull.delay_on_commit(pk)
     if lines or pulls:
         logger.warning("reaper dispatched again %s run line(s) and %s pull(s)", len(lines), len(pulls))

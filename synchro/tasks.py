@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils.translation import gettext as _
 
 from companies.services import CompanyBusy
 
@@ -23,9 +22,7 @@ def run_company_task(self, run_company_id: int) -> str:
         return run_company_execute(run_company_id=run_company_id, token=f"task-{self.request.id}").status
     except CompanyBusy as busy:
         if self.request.retries < BUSY_RETRIES:
-            SyncRunCompany.objects.filter(pk=run_company_id).update(
-                error=_("En attente : %(what)s en cours pour cette société.") % {"what": busy.label}
-            )
+            SyncRunCompany.objects.filter(pk=run_company_id).update(error=busy.waiting())
             raise self.retry(countdown=BUSY_COUNTDOWN) from None
         run_company_busy(run_company_id=run_company_id, busy=busy)
         return "busy"

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from companies.selectors import companies_for_user
 from core.csv import csv_lines
-from invoices.models import ExportState
+from invoices.models import ExportState, Invoice
 
 from . import selectors
 from .forms import VisuelFilterForm
@@ -37,16 +37,19 @@ def _filter_form(request, data) -> VisuelFilterForm:
 @permission_required(RIGHT, raise_exception=True)
 def visuel(request):
     form = _filter_form(request, request.GET)
-    filters = form.selection_filters() if form.is_valid() else {}
     kind = form.kind
-    page = selectors.visuel_page(
-        request.user,
-        kind=kind,
-        filters=filters,
-        after=request.GET.get("after", ""),
-        before=request.GET.get("before", ""),
-        last=request.GET.get("last") == "1",
-    )
+    if form.is_valid():
+        page = selectors.visuel_page(
+            request.user,
+            kind=kind,
+            filters=form.selection_filters(),
+            after=request.GET.get("after", ""),
+            before=request.GET.get("before", ""),
+            last=request.GET.get("last") == "1",
+        )
+    else:
+        # Every row is not what an invalid filter asks for: nothing, and the errors next to their fields.
+        page = selectors.keyset_page(Invoice.objects.none(), count=0)
     query = request.GET.copy()
     for key in ("after", "before", "last", "run"):
         query.pop(key, None)
@@ -205,9 +208,17 @@ def recent_runs(request):
 @login_required
 @permission_required(RIGHT, raise_exception=True)
 def visuel_csv(request):
-    """The rows of the current tab and filter, with their open anomalies, as CSV (streamed, any size)."""
+    """The rows of the current tab and filter, with their open anomalies, as CSV (streamed, any size).
+
+    An invalid filter produces no file: back to the screen with the same filter, its errors next to their fields.
+    """
     form = _filter_form(request, request.GET)
-    filters = form.selection_filters() if form.is_valid() else {}
+    if not form.is_valid():
+        messages.error(
+            request, _("Filtre invalide : aucun fichier n'a été produit. Corrigez le filtre puis téléchargez.")
+        )
+        return redirect(f"{reverse('synchro:list')}?{request.GET.urlencode()}")
+    filters = form.selection_filters()
     kind = form.kind
     field = selectors.state_field(kind)
     open_anomalies = Prefetch(

@@ -20,7 +20,13 @@ from django.contrib.auth.models import Permission
 from tests.support.services import REQUIRED, SERVICES, SKIPPED, require_or_skip
 from tests.support.stub import StubProcess
 
-pytest_plugins = ["tests.support.clock", "tests.support.workers", "tests.support.browser", "tests.support.intake"]
+pytest_plugins = [
+    "tests.support.clock",
+    "tests.support.workers",
+    "tests.support.brokers",
+    "tests.support.browser",
+    "tests.support.intake",
+]
 
 
 # --- services: skip with a reason, or fail when CI requires them ---------------------------------------

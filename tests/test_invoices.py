@@ -269,3 +269,74 @@ def test_editing_needs_the_right(client, bob, pulled):
     assert client.post(url, _post_form(invoice, number="X")).status_code == 403
     assert client.post(reverse("invoices:validate", args=[invoice.pk])).status_code == 403
     assert client.post(reverse("invoices:bap", args=[invoice.pk]), {"bap": "1"}).status_code == 403
+
+
+def test_correcting_into_another_invoices_number_says_so_next_to_the_field(client, accountant, pulled):
+    make_invoice(pulled, number="FA-002")
+    invoice = make_invoice(pulled, number="FA-001")
+    client.force_login(accountant)
+    url = reverse("invoices:detail", args=[invoice.pk])
+    response = client.post(url, _post_form(invoice, number="FA-002", label="Libellé corrigé", total_ht="100.00"))
+    assert response.status_code == 200
+    html = unescape(response.content.decode())
+    field_block = html.split('name="number"')[1].split('<div class="col')[0]
+    assert "F0001 a déjà une facture n° FA-002 dans SFD" in field_block
+    # Nothing lost: what was typed is still in the form, to correct the number and save again.
+    assert 'value="Libellé corrigé"' in html
+    invoice.refresh_from_db()
+    assert (invoice.number, invoice.label, invoice.accounting_version) == ("FA-001", "", 1)
+
+
+def test_changing_the_supplier_onto_an_existing_number_is_refused_too(client, accountant, pulled):
+    make_invoice(pulled, supplier="F0002", number="FA-001")
+    invoice = make_invoice(pulled, supplier="F0001", number="FA-001")
+    other = Supplier.objects.get(company=pulled, code="F0002")
+    client.force_login(accountant)
+    response = client.post(reverse("invoices:detail", args=[invoice.pk]), _post_form(invoice, supplier=other.pk))
+    assert "F0002 a déjà une facture n° FA-001 dans SFD" in unescape(response.content.decode())
+
+
+def test_the_service_refuses_a_duplicate_that_slipped_past_the_form(pulled):
+    from invoices.services import InvoiceDuplicate
+
+    twin = make_invoice(pulled, number="FA-002")
+    invoice = make_invoice(pulled, number="FA-001")
+    fields = {"number": "FA-002", "label": "Corrigé"}
+    with pytest.raises(InvoiceDuplicate) as duplicate:
+        invoice_update(invoice=invoice, fields=fields, lines=_lines(invoice), actor=None)
+    assert duplicate.value.twin == twin
+    invoice.refresh_from_db()
+    assert (invoice.number, invoice.label, invoice.lines.count()) == ("FA-001", "", 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_number_taken_by_another_correction_at_the_same_moment_is_said_next_to_the_field(client, accountant, pulled):
+    """The form's check passes (the other correction is not committed yet), then the database refuses the save."""
+    import threading
+
+    from django.db import connection, transaction
+
+    first, second = make_invoice(pulled, number="FA-001"), make_invoice(pulled, number="FA-002")
+    taken, release = threading.Event(), threading.Event()
+
+    def other_correction():
+        with transaction.atomic():
+            Invoice.objects.filter(pk=first.pk).update(number="FA-777")
+            taken.set()
+            release.wait(10)
+        connection.close()
+
+    other = threading.Thread(target=other_correction)
+    other.start()
+    taken.wait(10)
+    # The other transaction commits while this request waits on the unique index.
+    threading.Timer(1.5, release.set).start()
+    client.force_login(accountant)
+    response = client.post(reverse("invoices:detail", args=[second.pk]), _post_form(second, number="FA-777"))
+    other.join(10)
+    assert response.status_code == 200
+    field_block = unescape(response.content.decode()).split('name="number"')[1].split('<div class="col')[0]
+    assert "F0001 a déjà une facture n° FA-777 dans SFD" in field_block
+    second.refresh_from_db()
+    assert (second.number, second.accounting_version) == ("FA-002", 1)

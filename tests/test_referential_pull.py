@@ -56,6 +56,7 @@ def test_an_incremental_pull_asks_only_for_what_changed(sage, jno):
         "updated": 1,
         "deactivated": 0,
         "unchanged": 0,
+        "reactivated": 0,
     }
     assert Supplier.objects.get(company=jno, code="F0001").label == "Nouveau nom"
 
@@ -184,3 +185,134 @@ def test_query_count_does_not_grow_with_the_number_of_suppliers(sage, connector,
         assert all(c["created"] == c["updated"] == c["deactivated"] == 0 for c in again.counts.values())
         counts[size] = (len(first.captured_queries), len(second.captured_queries))
     assert counts[1_000] == counts[10_000], counts
+
+
+# --- items that come back, answers that would empty a kind ----------------------------------------------
+
+
+def _sage_items(sage, company: str, kind: str) -> list[dict]:
+    return sage.get(f"/companies/{company}/{kind}", params={"limit": 5000}).json()["items"]
+
+
+def _usable_accounts(company) -> int:
+    return Account.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).count()
+
+
+def _held_accounts(company) -> int:
+    """The accounts SFD holds as still in Sage (606800 among them: in Sage, inactive there)."""
+    return Account.objects.filter(company=company, gone_upstream_at__isnull=True).count()
+
+
+# An answer with no item at all, as a faulty proxy or a half-restored server gives it: the stub's « drip » serves
+# ``{"items": [], "next_cursor": null}`` (with no delay between its bytes here). An incremental pull makes two calls
+# per kind (what changed, then the list of codes): ``times`` says how many of them get the empty answer.
+def _empty_answers(sage, company: str, kind: str, times: int) -> None:
+    sage.faults({"match": f"GET /companies/{company}/{kind}", "fault": "drip", "delay": 0, "times": times})
+
+
+def test_an_item_back_in_sage_with_its_old_modified_at_is_active_again(sage, jno):
+    company_referential_pull(company=jno)
+    honoraires = next(item for item in _sage_items(sage, "JNO", "accounts") if item["code"] == "622600")
+    sage.mutate("JNO", "accounts", delete=["622600"])
+    company_referential_pull(company=jno)
+    assert not Account.objects.get(company=jno, code="622600").usable
+    # Back in Sage as it was, its modification date unchanged: older than what SFD asks for.
+    sage.mutate("JNO", "accounts", raw=[honoraires])
+    outcome = company_referential_pull(company=jno)
+    account = Account.objects.get(company=jno, code="622600")
+    assert account.usable and account.gone_upstream_at is None and account.label == "Honoraires"
+    assert outcome.counts["accounts"]["reactivated"] == 1
+
+
+def test_one_empty_answer_deactivates_nothing_and_the_pull_says_why(sage, jno):
+    company_referential_pull(company=jno)
+    usable, held = _usable_accounts(jno), _held_accounts(jno)
+    _empty_answers(sage, "JNO", "accounts", times=2)
+    outcome = company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    assert _usable_accounts(jno) == usable
+    assert "accounts" not in outcome.counts
+    assert outcome.status == jno.pull_status == Company.PullStatus.PARTIAL
+    assert jno.pull_result["notices"] == [
+        f"Comptes : {held} éléments manquaient dans la réponse de Sage FRP 1000, mais sa liste complète les contient"
+        " encore : réponse jugée incomplète, rien n'a été modifié pour cette nature."
+    ]
+    # The other kinds were written as usual, and the next pull is an ordinary one.
+    assert outcome.counts["suppliers"]["deactivated"] == 0
+    again = company_referential_pull(company=jno)
+    assert again.status == Company.PullStatus.SUCCEEDED and again.counts["accounts"]["deactivated"] == 0
+
+
+def test_an_empty_list_is_suspicious_whatever_the_share_allowed(sage, jno, settings):
+    settings.REFERENTIAL_MAX_GONE_SHARE = 1.0
+    company_referential_pull(company=jno)
+    _empty_answers(sage, "JNO", "payment-modes", times=2)
+    outcome = company_referential_pull(company=jno)
+    assert PaymentMode.objects.filter(company=jno, gone_upstream_at__isnull=True).count() == 4
+    assert outcome.notices and outcome.notices[0].startswith("Modes de règlement : 4 éléments manquaient")
+
+
+def test_a_mass_deletion_confirmed_by_a_full_read_is_applied_and_said(sage, jno):
+    company_referential_pull(company=jno)
+    suppliers = [item["code"] for item in _sage_items(sage, "JNO", "suppliers")]
+    gone = suppliers[: len(suppliers) - 5]
+    sage.mutate("JNO", "suppliers", delete=gone)
+    before = sage.stats().get("GET companies/{code}/suppliers", 0)
+    outcome = company_referential_pull(company=jno)
+    jno.refresh_from_db()
+    # What changed, the list of codes, then the full read that confirms.
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 3
+    assert Supplier.objects.filter(company=jno, gone_upstream_at__isnull=False).count() == len(gone)
+    assert outcome.counts["suppliers"]["deactivated"] == len(gone)
+    assert outcome.status == Company.PullStatus.SUCCEEDED
+    assert jno.pull_result["notices"] == [
+        f"{len(gone)} fournisseurs absents de Sage FRP 1000 désactivés après vérification complète"
+    ]
+
+
+def test_a_small_deletion_needs_no_second_read(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate("JNO", "payment-modes", delete=["LCR"])
+    before = sage.stats().get("GET companies/{code}/payment-modes", 0)
+    outcome = company_referential_pull(company=jno)
+    assert sage.stats()["GET companies/{code}/payment-modes"] - before == 2
+    assert outcome.counts["payment-modes"]["deactivated"] == 1 and not outcome.notices
+
+
+def test_a_first_full_read_that_would_empty_a_kind_is_read_again_before_anything_is_written(sage, jno):
+    company_referential_pull(company=jno)
+    usable, held = _usable_accounts(jno), _held_accounts(jno)
+    # « Mise à jour complète » reads every kind in full: one empty answer, then the real list.
+    _empty_answers(sage, "JNO", "accounts", times=1)
+    outcome = company_referential_pull(company=jno, full=True)
+    assert _usable_accounts(jno) == usable
+    assert outcome.notices[0].startswith(f"Comptes : {held} éléments manquaient")
+
+
+def test_accounts_deactivated_by_an_empty_answer_before_this_fix_come_back_at_the_next_pull(sage, jno):
+    company_referential_pull(company=jno)
+    # What a pull of the previous version left after one empty answer: every account gone.
+    Account.objects.filter(company=jno).update(active=False, gone_upstream_at="2026-06-01T00:00:00Z")
+    outcome = company_referential_pull(company=jno)
+    assert _usable_accounts(jno) == Account.objects.filter(company=jno).exclude(code="606800").count()
+    assert Account.objects.get(company=jno, code="606800").active is False  # inactive in Sage itself
+    assert outcome.counts["accounts"]["reactivated"] == Account.objects.filter(company=jno).count()
+
+
+def test_an_item_back_in_sage_but_unreadable_is_no_longer_gone_and_costs_one_full_read(sage, jno):
+    company_referential_pull(company=jno)
+    sage.mutate("JNO", "suppliers", delete=["F0007"])
+    company_referential_pull(company=jno)
+    # Back under its code, with its old date, but without the status SFD needs to read it.
+    sage.mutate(
+        "JNO", "suppliers", raw=[{"code": "F0007", "label": "Sans statut", "modified_at": "2026-01-05T08:00:00Z"}]
+    )
+    before = sage.stats().get("GET companies/{code}/suppliers", 0)
+    outcome = company_referential_pull(company=jno)
+    assert {problem["code"] for problem in outcome.problems} == {"F0007"}
+    supplier = Supplier.objects.get(company=jno, code="F0007")
+    assert supplier.gone_upstream_at is None and not supplier.usable  # kept inactive until Sage gives a readable item
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 3  # what changed, the codes, one full read
+    before = sage.stats()["GET companies/{code}/suppliers"]
+    company_referential_pull(company=jno)
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 2

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from html import unescape
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 
 from companies.models import Company, Supplier
+from companies.services import company_sync_claim
 from tests.conftest import give_companies, grant
 
 LIST = reverse("companies:list")
 PULL = reverse("companies:pull")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
@@ -105,12 +112,32 @@ def test_the_status_cell_reports_the_result(
     assert "hx-trigger" not in html  # finished: the cell stops polling
 
 
-def test_a_second_request_while_running_says_deja_en_cours(client, accountant, demo_companies):
-    client.force_login(accountant)
+def test_a_second_request_while_queued_says_since_when_it_waits(client, accountant, demo_companies):
     jno = next(c for c in demo_companies if c.code == "JNO")
-    client.post(PULL, {"companies": [jno.pk]})
-    response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
-    assert "JNO : mise à jour déjà en cours." in response.content.decode()
+    with time_machine.travel(dt.datetime(2026, 12, 7, 14, 20, tzinfo=PARIS), tick=False):
+        client.force_login(accountant)
+        client.post(PULL, {"companies": [jno.pk]})
+        response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert "JNO : mise à jour déjà demandée, en attente d'un worker depuis 14:20." in unescape(
+        response.content.decode()
+    )
+
+
+def test_a_request_while_a_sync_holds_the_company_says_when_it_frees_at_the_latest(
+    client, accountant, demo_companies, settings
+):
+    settings.SYNC_LEASE_SECONDS = 60
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
+        client.force_login(accountant)
+        client.post(PULL, {"companies": [jno.pk]})
+        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
+        Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.RUNNING)
+        response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert (
+        "JNO : déjà en cours (mise à jour du référentiel) ; si elle s'est interrompue, la société sera libérée"
+        " au plus tard à 14:32."
+    ) in unescape(response.content.decode())
 
 
 def test_a_failure_is_said_in_french_in_the_row(
@@ -182,3 +209,102 @@ def test_discovery_adds_companies_that_exist_only_in_sage(client, alice, connect
     assert "Nouvelle société" in response.content.decode()
     assert Company.objects.filter(code="NOUV", scan_directory="").exists()
     assert Company.objects.count() == 11
+
+
+def _sage_item(sage, company: str, kind: str, code: str) -> dict:
+    items = sage.get(f"/companies/{company}/{kind}", params={"limit": 5000}).json()["items"]
+    return next(item for item in items if item["code"] == code)
+
+
+def test_mise_a_jour_complete_reads_what_an_ordinary_update_cannot_see(
+    client, accountant, demo_companies, sage, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    html = client.get(LIST).content.decode()
+    assert "Mise à jour complète" in html and 'name="full" value="1"' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    # Changed in Sage without its modification date moving: invisible to « ce qui a changé depuis ».
+    sage.mutate("JNO", "suppliers", raw=[_sage_item(sage, "JNO", "suppliers", "F0001") | {"label": "Renommé"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    assert Supplier.objects.get(company=jno, code="F0001").label != "Renommé"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PULL, {"companies": [jno.pk], "full": "1"}, follow=True)
+    assert "Mise à jour complète lancée pour 1 société : JNO." in response.content.decode()
+    assert Supplier.objects.get(company=jno, code="F0001").label == "Renommé"
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.SUCCEEDED
+
+
+def test_the_row_says_what_a_refused_answer_left_as_it_was(
+    client, accountant, demo_companies, sage, eager, django_capture_on_commit_callbacks
+):
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    sage.faults({"match": "GET /companies/JNO/journals", "fault": "drip", "delay": 0, "times": 2})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PULL, {"companies": [jno.pk]})
+    html = client.get(reverse("companies:status", args=[jno.pk])).content.decode()
+    assert "À jour, avec des éléments ignorés" in html
+    assert "Journaux : 3 éléments manquaient dans la réponse de Sage FRP 1000" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_searches_at_once_create_each_company_once_with_its_audit_line(alice, connector, sage):
+    import threading
+
+    from django.db import connection
+
+    from core.models import AuditEvent
+
+    for number in range(40):
+        sage.add_company(f"NEW{number:02d}", name=f"Nouvelle {number:02d}")
+    # Both requests wait for Sage's answer together, then write at the same moment.
+    sage.faults({"match": "GET /companies", "fault": "latency", "delay": 1})
+    outcomes: list = []
+
+    def search():
+        other = Client()
+        other.force_login(alice)
+        try:
+            outcomes.append(other.post(reverse("companies:discover")).status_code)
+        except Exception as error:  # the test client re-raises what would have been a 500
+            outcomes.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == [302, 302]
+    assert Company.objects.count() == 50
+    audited = [
+        code
+        for event in AuditEvent.objects.filter(action="companies.discovered")
+        for code in event.details["companies"]
+    ]
+    assert sorted(audited) == sorted(Company.objects.values_list("code", flat=True))
+
+
+def test_a_pull_whose_worker_died_can_be_launched_again_once_its_claim_ran_out(client, accountant, demo_companies):
+    from django.utils import timezone
+
+    client.force_login(accountant)
+    jno = next(c for c in demo_companies if c.code == "JNO")
+    Company.objects.filter(pk=jno.pk).update(
+        pull_status=Company.PullStatus.RUNNING,
+        pull_requested_at=timezone.now(),
+        sync_claim_token="dead-worker",
+        sync_claim_until=timezone.now() - dt.timedelta(seconds=1),
+    )
+    response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
+    assert "Mise à jour lancée pour 1 société : JNO." in unescape(response.content.decode())
+    jno.refresh_from_db()
+    assert jno.pull_status == Company.PullStatus.QUEUED

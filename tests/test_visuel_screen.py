@@ -254,3 +254,38 @@ def test_safe_cell_neutralises_every_formula_start():
     for dangerous in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"):
         assert safe_cell(dangerous) == "'" + dangerous
     assert safe_cell("Facture 12") == "Facture 12" and safe_cell(None) == ""
+
+
+def test_an_invalid_filter_exports_nothing_and_says_why(client, accountant, pulled):
+    make_invoice(pulled, number="FA-A", validate=True)
+    client.force_login(accountant)
+    query = {"type": "update", "date_from": "2026-13-45", "supplier": "F0001"}
+    response = client.get(reverse("synchro:csv"), query)
+    # Back to the screen with the same filter: the error next to its field, and no file.
+    assert response.status_code == 302 and not response.has_header("Content-Disposition")
+    assert response["Location"].startswith(LIST) and "date_from=2026-13-45" in response["Location"]
+    html = unescape(client.get(response["Location"]).content.decode())
+    assert "Filtre invalide : aucun fichier n'a été produit." in html
+    assert "Saisissez une date valide." in html.split('name="date_from"')[1].split("</div>")[0]
+
+
+def test_an_invalid_filter_lists_nothing_and_keeps_its_tab(client, accountant, pulled):
+    make_invoice(pulled, number="FA-A", validate=True)
+    client.force_login(accountant)
+    html = unescape(client.get(LIST, {"type": "update", "date_to": "hier"}).content.decode())
+    assert 'data-number="FA-A"' not in html
+    assert "Filtre invalide : corrigez-le pour afficher les écritures." in html
+    assert "Tout cocher (0 écriture" in html
+    assert 'class="nav-link active" href="?type=update"' in html
+
+
+def test_a_long_supplier_name_is_cut_with_the_whole_name_on_hover(client, accountant, pulled):
+    from companies.models import Supplier
+
+    long_name = "Établissements " + "très " * 48
+    Supplier.objects.filter(company=pulled, code="F0001").update(label=long_name[:255])
+    make_invoice(pulled, number="FA-LONG", validate=True)
+    client.force_login(accountant)
+    html = unescape(client.get(LIST).content.decode())
+    cell = html.split('data-number="FA-LONG"')[1].split("</tr>")[0]
+    assert f'title="F0001 – {long_name[:255]}"' in cell and 'class="text-truncate cell-cut' in cell

@@ -42,6 +42,8 @@ class Command(BaseCommand):
                     f"  {KIND_LABELS[kind]} : {counts['created']} créés, {counts['updated']} mis à jour,"
                     f" {counts['deactivated']} désactivés, {counts['unchanged']} inchangés"
                 )
+            for notice in outcome.notices:
+                self.stdout.write(f"  {notice}")
             for problem in outcome.problems:
                 self.stdout.write(f"  ignoré ({problem['kind']}) {problem['code']} : {problem['message']}")
         if failures:
