@@ -156,7 +156,9 @@ def invoice_detail(request, pk: int):
             else:
                 changed = invoice.accounting_version != version_before
                 due_date = _due_date_words(invoice, due_date_before=due_date_before)
-                saved = _joined(_("Facture enregistrée."), due_date) if changed else _("Aucune modification à enregistrer.")
+                saved = (
+                    _joined(_("Facture enregistrée."), due_date) if changed else _("Aucune modification à enregistrer.")
+                )
                 if "validate" not in request.POST:
                     problems = invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else []
                     if problems:
