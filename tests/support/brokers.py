@@ -43,7 +43,8 @@ def broker(request, tmp_path, worker_queue) -> dict:
             "control_folder": str(control),
             "store_processed": False,
         }
-        env = {"CELERY_BROKER_URL": url, "SFD_VAR_DIR": str(var)}
+        # A worker started by a test loads the test settings, which take their var/ from SFD_TEST_VAR_DIR.
+        env = {"CELERY_BROKER_URL": url, "SFD_VAR_DIR": str(var), "SFD_TEST_VAR_DIR": str(var)}
     previous = app.conf.broker_transport_options
     _point_app_at(app, url, options)
     yield env
