@@ -420,7 +420,8 @@ def _intake_file(company: Company, folder: ScanFolder, name: str, listed: os.sta
         return _refuse_in_place(company, folder, name, current, LINK_REASON)
     settle = getattr(settings, "SCAN_SETTLE_SECONDS", 5)
     changed = (current.st_size, current.st_mtime_ns) != (listed.st_size, listed.st_mtime_ns)
-    if changed or time.time() - current.st_mtime < settle:
+    # A file dated well in the future (a writer whose clock is ahead) has no age to read: the listing decides.
+    if changed or -settle <= time.time() - current.st_mtime < settle:
         return FileReport(
             readable_name(name), Outcome.PENDING, "Fichier en cours d'écriture : il sera lu au prochain passage."
         )
@@ -435,8 +436,10 @@ def _intake_file(company: Company, folder: ScanFolder, name: str, listed: os.sta
         os.rename(name, display, src_dir_fd=folder.fd(), dst_dir_fd=folder.fd(CLAIMED_DIR))
     except FileNotFoundError:
         return None
-    # The claim's date, read by ``_release_stale_claims`` (a rename keeps the file's own date).
-    os.utime(display, dir_fd=folder.fd(CLAIMED_DIR), follow_symlinks=False)
+    # The claim's date, read by ``_release_stale_claims`` (a rename keeps the file's own date), on the clock that
+    # function reads: the kernel's own « now » may differ from this process's.
+    now = time.time()
+    os.utime(display, (now, now), dir_fd=folder.fd(CLAIMED_DIR), follow_symlinks=False)
     claim = _Claim(CLAIMED_DIR, display)
     try:
         record = _record(company, folder, name, current.st_size, path=folder.path(CLAIMED_DIR, display))

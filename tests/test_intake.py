@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -284,6 +285,22 @@ def test_file_still_being_written_waits_for_a_later_scan(jno_ready):
     report = intake_company(company=jno_ready)
     assert outcomes(report) == {"arrive.pdf": Outcome.CREATED}
     assert Invoice.objects.filter(company=jno_ready).count() == 2
+
+
+def test_a_file_dated_in_the_future_is_imported(jno_ready):
+    # A scanner whose clock is an hour ahead: its file has no age to wait for, nothing changed since the listing.
+    drop(jno_ready, "en-avance.xml", cii_xml(an_invoice(jno_ready)), age=-3600)
+    assert outcomes(intake_company(company=jno_ready)) == {"en-avance.xml": Outcome.CREATED}
+
+
+def test_a_claim_is_dated_on_the_clock_that_judges_it_stale(jno_ready):
+    # The claim's date is what a concurrent scan compares with its own clock: both must be the same clock (here the
+    # process's, a year ahead of the kernel's), or a scan at work looks dead and its file is taken from it.
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=365), tick=True):
+        drop(jno_ready, "illisible.xml", b"<pas une facture")
+        intake_company(company=jno_ready)
+        refused = folder_of(jno_ready) / ERRORS_DIR / "illisible.xml"
+        assert abs(refused.stat().st_mtime - time.time()) < 60
 
 
 # --- once, and only once ---------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ matched: the suite failed every December), and tests that read today's date with
 from __future__ import annotations
 
 import ast
+import calendar
+import datetime as dt
 import os
 import re
 import subprocess
@@ -55,8 +57,20 @@ def test_the_scan_finds_the_trap_it_looks_for(tmp_path):
     assert [pattern for _, pattern in _patterns(sample) if ASCII_ONLY.search(pattern)] == [r"lundi \d+ \w+ \d{4}"]
 
 
-# The last minute of a year (December, then January within the run), and a 29 February.
-DAYS = ["2026-12-31T23:59:00+01:00", "2028-02-29T12:00:00+01:00"]
+def _days_ahead(today: dt.date) -> list[str]:
+    """The last minute of this year (December, then January within the run) and the next 29 February: days ahead of
+    the real clock, because files the tests write carry the real time, and a clock sent back would see them come
+    from the future."""
+    leap = next(year for year in range(today.year + 1, today.year + 9) if calendar.isleap(year))
+    return [f"{today.year}-12-31T23:59:00+01:00", f"{leap}-02-29T12:00:00+01:00"]
+
+
+DAYS = _days_ahead(dt.date.today())
+
+
+def test_the_days_are_ahead_of_any_real_day():
+    assert _days_ahead(dt.date(2026, 12, 1)) == ["2026-12-31T23:59:00+01:00", "2028-02-29T12:00:00+01:00"]
+    assert _days_ahead(dt.date(2028, 3, 1)) == ["2028-12-31T23:59:00+01:00", "2032-02-29T12:00:00+01:00"]
 
 
 @pytest.mark.slow
