@@ -30,9 +30,10 @@ def ensure_default_groups(sender=None, **kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     for name, rights in DEFAULT_GROUPS.items():
-        if Group.objects.filter(name=name).exists():
+        # Two processes migrating at once (two containers started together) make one group: the unique name decides.
+        group, created = Group.objects.get_or_create(name=name)
+        if not created:
             continue
-        group = Group.objects.create(name=name)
         for app_label, codename in rights:
             permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
             if permission is not None:
