@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -197,3 +199,20 @@ class Anomaly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.field}"
+
+
+def run_status(line_statuses: Iterable[str]) -> str:
+    """The status of a run whose company lines have these statuses. ``run_finalize`` closes a run with it; the
+    history applies it to the lines a user may see, so that a run reads, for someone who sees only some companies,
+    as what it did of his (never « partielle » because of a company he does not see)."""
+    statuses = list(line_statuses)
+    if any(status in (SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING) for status in statuses):
+        return SyncRun.Status.RUNNING
+    done = {SyncRunCompany.Status.SUCCEEDED, SyncRunCompany.Status.PARTIAL}
+    if all(status == SyncRunCompany.Status.SUCCEEDED for status in statuses):
+        return SyncRun.Status.SUCCEEDED
+    if all(status in done for status in statuses):
+        return SyncRun.Status.ANOMALIES
+    if any(status in done for status in statuses):
+        return SyncRun.Status.PARTIAL
+    return SyncRun.Status.FAILED

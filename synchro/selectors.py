@@ -17,7 +17,7 @@ from invoices.counters import state_count, state_counts
 from invoices.models import ExportState, Invoice
 
 from .hints import code_headline
-from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
+from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany, run_status
 from .services import apply_filters
 
 PAGE_SIZE = 50
@@ -152,6 +152,33 @@ def runs_for_user(user) -> QuerySet[SyncRun]:
         .select_related("user")
         .order_by("-started_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as a user sees it: the lines of his companies, and the status they make."""
+
+    run: SyncRun
+    lines: list[SyncRunCompany]
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return str(SyncRun.Status(self.status).label)
+
+
+def run_rows_for_user(user, runs: list[SyncRun]) -> list[RunRow]:
+    lines_by_run: dict[int, list[SyncRunCompany]] = {run.pk: [] for run in runs}
+    for line in SyncRunCompany.objects.filter(run__in=runs, company__in=companies_for_user(user)).select_related(
+        "company"
+    ):
+        lines_by_run[line.run_id].append(line)
+    return [RunRow(run, lines_by_run[run.pk], shown_run_status(run, lines_by_run[run.pk])) for run in runs]
+
+
+def shown_run_status(run: SyncRun, lines: list[SyncRunCompany]) -> str:
+    # A run that has no line of the user's companies (its lines were purged) keeps its own status.
+    return run_status(line.status for line in lines) if lines else run.status
 
 
 def run_for_user(user, pk: int) -> tuple[SyncRun, list[SyncRunCompany]]:

@@ -48,7 +48,7 @@ from invoices.models import ExportState, Invoice, InvoiceEvent, InvoiceLine, ent
 from invoices.validation import FACT_COLUMNS, LINE_COLUMNS, entry_from_facts, facts_from_row
 
 from .hints import field_label, hint_for
-from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
+from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany, run_status
 from .precheck import Referential
 
 logger = logging.getLogger(__name__)
@@ -187,18 +187,9 @@ def run_start(
 
 def run_finalize(run_id: int) -> SyncRun | None:
     """Close the run once every company is done (exactly once, whoever finishes last)."""
-    lines = list(SyncRunCompany.objects.filter(run_id=run_id).values_list("status", flat=True))
-    if any(status in (SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING) for status in lines):
+    status = run_status(SyncRunCompany.objects.filter(run_id=run_id).values_list("status", flat=True))
+    if status == SyncRun.Status.RUNNING:
         return None
-    done = {SyncRunCompany.Status.SUCCEEDED, SyncRunCompany.Status.PARTIAL}
-    if all(status == SyncRunCompany.Status.SUCCEEDED for status in lines):
-        status = SyncRun.Status.SUCCEEDED
-    elif all(status in done for status in lines):
-        status = SyncRun.Status.ANOMALIES
-    elif any(status in done for status in lines):
-        status = SyncRun.Status.PARTIAL
-    else:
-        status = SyncRun.Status.FAILED
     closed = SyncRun.objects.filter(pk=run_id, finished_at__isnull=True).update(
         status=status, finished_at=timezone.now()
     )

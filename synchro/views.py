@@ -22,7 +22,7 @@ from invoices.models import ExportState, Invoice
 
 from . import selectors
 from .forms import VisuelFilterForm
-from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany
+from .models import Anomaly, SyncItem, SyncRun
 from .services import run_start, sync_now
 
 RIGHT = "synchro.view_synchronisations"
@@ -146,7 +146,13 @@ def run_detail(request, pk: int):
         items_page = Paginator(selectors.run_simulated_anomalies(run, lines), 100).get_page(request.GET.get("page"))
     else:
         items_page = Paginator(selectors.run_items(run, lines), 100).get_page(request.GET.get("page"))
-    context = {"run": run, "lines": lines, "progress": selectors.run_progress(lines), "items_page": items_page}
+    context = {
+        "run": run,
+        "status_label": selectors.RunRow(run, lines, selectors.shown_run_status(run, lines)).status_label,
+        "lines": lines,
+        "progress": selectors.run_progress(lines),
+        "items_page": items_page,
+    }
     return render(request, "synchro/run_detail.html", context)
 
 
@@ -164,12 +170,7 @@ def anomaly_detail(request, invoice_pk: int):
 @permission_required(RIGHT, raise_exception=True)
 def history(request):
     page = Paginator(selectors.runs_for_user(request.user), 25).get_page(request.GET.get("page"))
-    runs = list(page.object_list)
-    visible = set(companies_for_user(request.user).values_list("pk", flat=True))
-    lines_by_run: dict[int, list] = {}
-    for line in SyncRunCompany.objects.filter(run__in=runs, company_id__in=visible).select_related("company"):
-        lines_by_run.setdefault(line.run_id, []).append(line)
-    rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
+    rows = selectors.run_rows_for_user(request.user, list(page.object_list))
     return render(request, "synchro/history.html", {"page": page, "rows": rows})
 
 
@@ -196,12 +197,7 @@ def recent_runs(request):
     runs = list(
         selectors.runs_for_user(request.user).filter(trigger__in=[SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.MANUAL])[:5]
     )
-    visible = set(companies_for_user(request.user).values_list("pk", flat=True))
-    lines_by_run: dict[int, list] = {}
-    for line in SyncRunCompany.objects.filter(run__in=runs, company_id__in=visible).select_related("company"):
-        lines_by_run.setdefault(line.run_id, []).append(line)
-    rows = [{"run": run, "lines": lines_by_run.get(run.pk, [])} for run in runs]
-    return render(request, "synchro/_recent_runs.html", {"rows": rows})
+    return render(request, "synchro/_recent_runs.html", {"rows": selectors.run_rows_for_user(request.user, runs)})
 
 
 @require_GET

@@ -188,3 +188,21 @@ def test_the_progress_says_how_many_entries_stay_in_anomaly(client, pulled, sage
     assert "1 / 1 traitée" in progress and "1 en anomalie" in progress
     assert "1 écriture de ces sociétés reste en anomalie : corrigez-la dans SFD." in progress
     assert Invoice.objects.get(number="FA-B").export_state == ExportState.REJECTED
+
+
+def test_a_run_reads_for_a_limited_user_as_what_it_did_of_his_companies(client, pulled, multi, bob):
+    grant(bob, "synchro.view_synchronisations")
+    give_companies(bob, pulled)
+    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[pulled, multi], dispatch=False)
+    SyncRunCompany.objects.filter(run=run, company=pulled).update(status=SyncRunCompany.Status.SUCCEEDED)
+    SyncRunCompany.objects.filter(run=run, company=multi).update(
+        status=SyncRunCompany.Status.FAILED, error="Sage FRP 1000 injoignable"
+    )
+    run = run_finalize(run.pk)
+    assert run.status == SyncRun.Status.PARTIAL  # for someone who sees both companies
+
+    client.force_login(bob)
+    for url in (HISTORY, reverse("synchro:run", args=[run.pk])):
+        html = unescape(client.get(url).content.decode())
+        assert "Réussie" in html or "réussie" in html, url
+        assert "partielle" not in html.lower() and "MULTI" not in html and "injoignable" not in html, url
