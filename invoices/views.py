@@ -17,6 +17,7 @@ from companies.selectors import companies_for_user
 from . import selectors, services
 from .accounting import EntryError
 from .forms import InvoiceFilterForm, InvoiceForm, LineFormSet
+from .models import Invoice
 from .validation import entry_for_invoice, invoice_problems
 
 VIEW = "invoices.view_invoices"
@@ -30,8 +31,11 @@ PAGE_SIZE = 50
 @permission_required(VIEW, raise_exception=True)
 def invoice_list(request):
     form = InvoiceFilterForm(request.GET or None, companies=companies_for_user(request.user))
-    filters = form.cleaned_data if form.is_valid() else {}
-    invoices = selectors.invoice_list(request.user, filters=filters)
+    if form.is_bound and not form.is_valid():
+        # Every invoice is not what an invalid filter asks for: none, and the errors next to their fields.
+        invoices = Invoice.objects.none()
+    else:
+        invoices = selectors.invoice_list(request.user, filters=form.cleaned_data if form.is_bound else {})
     page = Paginator(invoices, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

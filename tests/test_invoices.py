@@ -170,6 +170,9 @@ def test_the_list_is_filtered_and_scoped(client, accountant, pulled, connector):
     assert "FA-B" in html and "FA-A" not in html
     html = client.get(reverse("invoices:list"), {"date_from": "2026-12-01", "date_to": "2026-01-01"}).content.decode()
     assert "La fin de la période précède son début." in html
+    # An invalid filter lists nothing (it listed every invoice) and says so.
+    assert "FA-A" not in html and "FA-B" not in html
+    assert "Filtre invalide : corrigez-le pour afficher les factures." in unescape(html)
 
 
 def test_another_companys_invoice_answers_404(client, bob, pulled, multi):
