@@ -540,10 +540,8 @@ def company_settings_update(*, company: Company, scan_directory: str, purchase_j
         other = company_scan_directory_conflict(scan_directory=scan_directory, exclude_pk=company.pk)
         if other is not None:
             raise ScanDirectoryConflict(scan_directory_conflict_message(other, scan_directory))
-    before = {
-        "scan_directory": company.scan_directory,
-        "purchase_journal_code": company.purchase_journal_code,
-    }
+    # As stored: the form that validated the input has already written it onto ``company``.
+    before = Company.objects.filter(pk=company.pk).values("scan_directory", "purchase_journal_code").get()
     company.scan_directory = scan_directory
     company.purchase_journal_code = purchase_journal_code
     company.save(update_fields=["scan_directory", "purchase_journal_code"])

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from companies.models import Company, Supplier
 from companies.services import company_sync_claim
+from core.models import AuditEvent
 from tests.conftest import give_companies, grant
 
 LIST = reverse("companies:list")
@@ -197,9 +198,14 @@ def test_the_detail_page_shows_the_referential_and_saves_local_settings(
     assert "Fournisseurs" in html and "Comptes" in html and "Modes de règlement" in html
     response = client.post(url, {"scan_directory": "../etc", "purchase_journal_code": "ACH"})
     assert "Nom de dossier invalide" in response.content.decode()
+    before = jno.scan_directory
     client.post(url, {"scan_directory": "C0071000325_data_99", "purchase_journal_code": "ACH"})
     jno.refresh_from_db()
     assert jno.scan_directory == "C0071000325_data_99"
+    # The audit row says what it was and what it became (it said the new value twice).
+    details = AuditEvent.objects.filter(action="company.settings_changed").latest("pk").details
+    assert details["before"]["scan_directory"] == before
+    assert details["after"]["scan_directory"] == "C0071000325_data_99"
 
 
 def test_discovery_adds_companies_that_exist_only_in_sage(client, alice, connector, sage):
