@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,20 @@ test: install
 ## for a quick run.
 bench: install
 	$(BIN)/python -m bench
+
+## The French catalogue, locale/fr/LC_MESSAGES/django.po and the django.mo compiled from it (both committed): run
+## it after adding or changing a message. The code's messages are French already, so each msgstr repeats its msgid
+## (msgen), plural forms included: that is what gives them French's rule, where 0 and 1 take the singular. A reworded
+## message is not left fuzzy but given its new text. Needs GNU gettext (xgettext, msgattrib, msgen, msgfmt).
+MESSAGES_PO := locale/fr/LC_MESSAGES/django.po
+MESSAGES_IGNORE := tests bench loadtest static staticfiles var build test-results sfd_synchro.egg-info
+messages: install
+	$(BIN)/python manage.py makemessages --locale fr --no-location --no-obsolete --no-wrap \
+		$(foreach path,$(MESSAGES_IGNORE),--ignore $(path))
+	msgattrib --clear-fuzzy --empty --no-wrap --output-file $(MESSAGES_PO) $(MESSAGES_PO)
+	msgen --no-wrap --output-file $(MESSAGES_PO) $(MESSAGES_PO)
+	sed -i '/^"POT-Creation-Date: /d' $(MESSAGES_PO)
+	msgfmt --check-format --output-file $(MESSAGES_PO:.po=.mo) $(MESSAGES_PO)
 
 lint: install
 	$(BIN)/ruff check .

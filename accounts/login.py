@@ -25,7 +25,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from .models import LoginAttempt
 
@@ -93,9 +93,13 @@ def login_locked(username: str, ip: str | None) -> bool:
 
 class ThrottledAuthenticationForm(AuthenticationForm):
     error_messages = AuthenticationForm.error_messages | {
-        "locked": _(
+        # The number is the parameter « minutes » given when the error is raised.
+        "locked": ngettext_lazy(
+            "Trop de tentatives de connexion échouées : réessayez dans %(minutes)s minute, ou demandez à un "
+            "administrateur de vérifier votre compte.",
             "Trop de tentatives de connexion échouées : réessayez dans %(minutes)s minutes, ou demandez à un "
-            "administrateur de vérifier votre compte."
+            "administrateur de vérifier votre compte.",
+            "minutes",
         ),
     }
 

@@ -313,7 +313,10 @@ def _read(client, company: Company, kind: str, *, since, progress: _Progress) ->
             problems.append({"kind": kind} | problem.as_dict())
             if problem.code:
                 present.add(problem.code)
-        progress(_("%(kind)s : %(count)s éléments reçus") % {"kind": KIND_LABELS[kind], "count": len(items)})
+        progress(
+            ngettext("%(kind)s : %(count)s élément reçu", "%(kind)s : %(count)s éléments reçus", len(items))
+            % {"kind": KIND_LABELS[kind], "count": len(items)}
+        )
     if since is None:
         present.update(item["code"] for item in items)
     else:
@@ -331,38 +334,44 @@ def _too_many_gone(read: _Read, held: set[str]) -> bool:
     return not read.present or gone > settings.REFERENTIAL_MAX_GONE_SHARE * len(held)
 
 
-# What a pull says when it applied or refused a mass deactivation, per kind (the nouns and their agreement).
+# What a pull says when it applied a mass deactivation, per kind (the nouns and their agreement); one literal
+# ngettext per kind, so that makemessages puts each in the catalogue.
 _GONE_CONFIRMED = {
-    "accounts": (
+    "accounts": lambda count: ngettext(
         "%(count)s compte absent de Sage FRP 1000 désactivé après vérification complète",
         "%(count)s comptes absents de Sage FRP 1000 désactivés après vérification complète",
+        count,
     ),
-    "suppliers": (
+    "suppliers": lambda count: ngettext(
         "%(count)s fournisseur absent de Sage FRP 1000 désactivé après vérification complète",
         "%(count)s fournisseurs absents de Sage FRP 1000 désactivés après vérification complète",
+        count,
     ),
-    "journals": (
+    "journals": lambda count: ngettext(
         "%(count)s journal absent de Sage FRP 1000 désactivé après vérification complète",
         "%(count)s journaux absents de Sage FRP 1000 désactivés après vérification complète",
+        count,
     ),
-    "tax-codes": (
+    "tax-codes": lambda count: ngettext(
         "%(count)s code TVA absent de Sage FRP 1000 désactivé après vérification complète",
         "%(count)s codes TVA absents de Sage FRP 1000 désactivés après vérification complète",
+        count,
     ),
-    "analytic-sections": (
+    "analytic-sections": lambda count: ngettext(
         "%(count)s section analytique absente de Sage FRP 1000 désactivée après vérification complète",
         "%(count)s sections analytiques absentes de Sage FRP 1000 désactivées après vérification complète",
+        count,
     ),
-    "payment-modes": (
+    "payment-modes": lambda count: ngettext(
         "%(count)s mode de règlement absent de Sage FRP 1000 désactivé après vérification complète",
         "%(count)s modes de règlement absents de Sage FRP 1000 désactivés après vérification complète",
+        count,
     ),
 }
 
 
 def _gone_confirmed(kind: str, count: int) -> str:
-    singular, plural = _GONE_CONFIRMED[kind]
-    return ngettext(singular, plural, count) % {"count": intcomma(count)}
+    return _GONE_CONFIRMED[kind](count) % {"count": intcomma(count)}
 
 
 def _gone_refused(kind: str, count: int) -> str:

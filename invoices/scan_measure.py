@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from django.utils.translation import ngettext
 from stdnum import luhn
 
 from .scan import Limits, ScanError, read_document
@@ -238,9 +239,11 @@ class Report:
     def lines(self, *, details: bool = False) -> list[str]:
         french, everything = self.subset(True), self.results
         seconds = self.page_seconds()
+        measured = ngettext("%(n)d document", "%(n)d documents", len(everything)) % {"n": len(everything)}
+        in_french = ngettext("%(n)d facture française", "%(n)d factures françaises", len(french)) % {"n": len(french)}
+        read = ngettext("%(n)d page", "%(n)d pages", len(seconds)) % {"n": len(seconds)}
         out = [
-            f"Jeu mesuré : {self.folder} — {len(everything)} documents ({len(french)} factures françaises),"
-            f" {len(seconds)} pages",
+            f"Jeu mesuré : {self.folder} — {measured} ({in_french}), {read}",
             "",
             "| mesure | factures françaises | tous les documents |",
             "|---|---|---|",

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from companies.selectors import companies_for_user
@@ -257,9 +258,12 @@ def invoices_import(request):
     if companies:
         messages.success(
             request,
-            _(
-                "Import lancé pour %(count)d répertoire(s) de scan : "
-                "les factures apparaissent dans la liste au fil de l'eau."
+            ngettext(
+                "Import lancé pour %(count)d répertoire de scan : "
+                "les factures apparaissent dans la liste au fil de l'eau.",
+                "Import lancé pour %(count)d répertoires de scan : "
+                "les factures apparaissent dans la liste au fil de l'eau.",
+                len(companies),
             )
             % {"count": len(companies)},
         )

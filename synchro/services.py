@@ -985,7 +985,7 @@ def synchro_reap() -> dict:
         Company.objects.filter(pk=pk).update(pull_status=Company.PullStatus.QUEUED, pull_requested_at=now)
         company_pull.delay_on_commit(pk)
     if lines or pulls:
-        logger.warning("reaper dispatched again %s run line(s) and %s pull(s)", len(lines), len(pulls))
+        logger.warning("reaper dispatched again: run lines %s, pulls %s", len(lines), len(pulls))
     return {"lines": len(lines), "pulls": len(pulls)}
 
 

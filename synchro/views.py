@@ -179,13 +179,18 @@ def history(request):
 @permission_required("connectors.manage_connectors", raise_exception=True)
 def synchronise_now(request):
     run = sync_now(user=request.user)
-    if not run.companies.exists():
+    count = run.companies.count()
+    if not count:
         messages.warning(request, _("Aucune société active ne vous est accessible : rien à synchroniser."))
     else:
         messages.success(
             request,
-            _("Synchronisation lancée : référentiel puis écritures, pour %(count)d société(s). Suivez-la ci-dessous.")
-            % {"count": run.companies.count()},
+            ngettext(
+                "Synchronisation lancée : référentiel puis écritures, pour %(count)d société. Suivez-la ci-dessous.",
+                "Synchronisation lancée : référentiel puis écritures, pour %(count)d sociétés. Suivez-la ci-dessous.",
+                count,
+            )
+            % {"count": count},
         )
     return redirect(f"{reverse('connectors:settings')}?onglet=synchronisation")
 

@@ -405,7 +405,7 @@ def test_rotate_encryption_key_re_encrypts_under_the_newest_key(connector, sage,
 
     call_command("rotate_encryption_key", stdout=out)
 
-    assert "1 clé(s) API rechiffrée(s)" in out.getvalue()
+    assert "1 clé API rechiffrée" in out.getvalue()
     connector.refresh_from_db()
     assert connector.api_key_encrypted != before
     assert Fernet(new_key.encode()).decrypt(connector.api_key_encrypted.encode()).decode() == sage.api_key
@@ -429,7 +429,7 @@ def test_rotate_encryption_key_names_what_it_cannot_read(connector, sage, settin
     with pytest.raises(CommandError, match=r"Clé API illisible .* « Sage FRP 1000 »"):
         call_command("rotate_encryption_key", stdout=out)
 
-    assert "1 clé(s) API rechiffrée(s)" in out.getvalue()
+    assert "1 clé API rechiffrée" in out.getvalue()
     readable.refresh_from_db()
     settings.SFD_ENCRYPTION_KEYS = settings.SFD_ENCRYPTION_KEYS[:1]
     assert readable.decrypted_api_key() == "lisible"

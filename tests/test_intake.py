@@ -469,7 +469,7 @@ def test_import_invoices_command_prints_the_report_in_french(jno_ready):
     invoice = Invoice.objects.get(company=jno_ready)
     lines = out.getvalue().splitlines()
     assert lines[:2] == [
-        "JNO (C0071000325_data_6) : 2 fichiers — 1 facture créée, 0 déjà reçues, 1 refusée, 0 ignorées, 0 en attente",
+        "JNO (C0071000325_data_6) : 2 fichiers — 1 facture créée, 0 déjà reçue, 1 refusée, 0 ignorée, 0 en attente",
         f"  bonne.xml : facture créée — facture id {invoice.pk}",
     ]
     assert lines[2].startswith("  coupé.xml : refusée — XML illisible (tronqué ou mal formé)")

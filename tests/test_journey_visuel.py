@@ -39,7 +39,7 @@ def test_an_accountant_exports_fixes_an_anomaly_and_exports_again(page, worker, 
     page.get_by_label(re.compile("Tout cocher")).check()
     page.get_by_role("button", name="Exporter").click()
     expect(page.locator("#run-progress")).to_have_attribute("data-finished", "1", timeout=60_000)
-    expect(page.locator("#run-progress")).to_contain_text("2 intégrées")
+    expect(page.locator("#run-progress")).to_contain_text("2 écritures intégrées")
     rows = page.locator("#visuel-rows")
     expect(rows.locator("tr[data-number='FA-1001']")).to_contain_text(re.compile(r"ACH2026\d{6}"))
     expect(rows.locator("tr[data-number='FA-1002']")).to_contain_text("Intégrée")

@@ -31,11 +31,11 @@ def test_export_entries_exports_and_says_how_it_went(jno, sage, capsys):
     make_invoice(jno, number="FA-OK", validate=True)
     make_invoice(jno, number="FA-KO", supplier="F0042", validate=True)
     call_command("export_entries", "--company", "JNO", "--simulate")
-    assert "1 passeraient" in capsys.readouterr().out
+    assert "1 passerait," in capsys.readouterr().out
     assert Invoice.objects.filter(status=Invoice.Status.INTEGRATED).count() == 0
     call_command("export_entries", "--company", "JNO")
     out = capsys.readouterr().out
-    assert "1 intégrée(s)" in out and "1 en anomalie" in out
+    assert "1 intégrée, 0 mise à jour, 1 en anomalie" in out
     assert Invoice.objects.filter(status=Invoice.Status.INTEGRATED).count() == 1
 
 
@@ -59,4 +59,4 @@ def test_purge_history_keeps_recent_runs_and_the_invoices_history(jno, capsys):
     assert list(SyncRun.objects.all()) == [recent]
     kept.refresh_from_db()
     assert kept.run is None and not Anomaly.objects.filter(simulated=True).exists()
-    assert "1 exécution(s)" in capsys.readouterr().out
+    assert "Historique purgé (plus de 365 jours) : 1 exécution, 1 anomalie simulée." in capsys.readouterr().out

@@ -147,7 +147,7 @@ def test_progress_then_result_then_the_rows_refresh(client, accountant, pulled, 
     run_company_execute(run_company_id=run.companies.get().pk)
     done = client.get(url)
     assert done["HX-Trigger"] == "run-finished"
-    assert "1 intégrée" in unescape(done.content.decode())
+    assert "1 écriture intégrée" in unescape(done.content.decode())
     rows = client.get(LIST, {"rows": "1"}, HTTP_HX_REQUEST="true").content.decode()
     invoice.refresh_from_db()
     assert invoice.sage_piece_number in rows and 'id="visuel-rows"' in rows
@@ -206,7 +206,7 @@ def test_simuler_reports_an_entry_sfd_cannot_build_as_its_own_check(client, acco
     assert "TTC" in anomaly.message
     assert sage.stats().get("POST companies/{code}/entries") is None
     progress = unescape(client.get(reverse("synchro:run_progress", args=[run.pk])).content.decode())
-    assert "Simulation terminée" in progress and "0 passeraient" in progress and "1 en anomalie" in progress
+    assert "Simulation terminée" in progress and "0 écriture passerait" in progress and "1 en anomalie" in progress
 
 
 def test_a_wrong_date_is_refused_in_french_whatever_the_browser_asks(client, accountant, pulled):

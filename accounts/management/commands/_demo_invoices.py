@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.translation import ngettext
 
 from companies.models import Account, AnalyticSection, Company, Supplier, TaxCode
 from invoices.accounting import cents
@@ -122,7 +123,10 @@ def load(*, stdout) -> None:
             dispatch=False,
         )
         line = run_company_execute(run_company_id=run.companies.get().pk)
-        stdout.write(f"{company.code} : {line.integrated} facture(s) intégrée(s), {line.rejected} en anomalie")
+        integrated = ngettext("%(n)d facture intégrée", "%(n)d factures intégrées", line.integrated) % {
+            "n": line.integrated
+        }
+        stdout.write(f"{company.code} : {integrated}, {line.rejected} en anomalie")
     for invoice in Invoice.objects.filter(pk__in=bap_after, status=Invoice.Status.INTEGRATED):
         invoice_set_bap(invoice=invoice, bap=True, actor=accountant)
 

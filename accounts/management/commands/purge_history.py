@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.models import LoginAttempt
 from core.services import audit_record
@@ -37,11 +38,8 @@ class Command(BaseCommand):
             runs = SyncRun.objects.filter(finished_at__isnull=False, finished_at__lt=cutoff)
             count = runs.count()
             runs.delete()
-            audit_record(
-                actor=None,
-                action="synchro.history_purged",
-                summary=f"Historique purgé : {count} exécution(s) de plus de {days} jours",
-            )
-        self.stdout.write(
-            f"{count} exécution(s) et {simulated} anomalie(s) simulée(s) supprimées (plus de {days} jours)."
-        )
+            purged = ngettext("%(n)d exécution", "%(n)d exécutions", count) % {"n": count}
+            older = ngettext("plus de %(n)d jour", "plus de %(n)d jours", days) % {"n": days}
+            audit_record(actor=None, action="synchro.history_purged", summary=f"Historique purgé : {purged} de {older}")
+        anomalies = ngettext("%(n)d anomalie simulée", "%(n)d anomalies simulées", simulated) % {"n": simulated}
+        self.stdout.write(f"Historique purgé ({older}) : {purged}, {anomalies}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from companies.models import KIND_LABELS, Company
 from companies.services import CompanyBusy, company_referential_pull
@@ -38,13 +39,24 @@ class Command(BaseCommand):
                 continue
             self.stdout.write(f"{item.code} : {outcome.status} en {outcome.seconds} s")
             for kind, counts in outcome.counts.items():
+                created, updated = counts["created"], counts["updated"]
+                deactivated, unchanged = counts["deactivated"], counts["unchanged"]
                 self.stdout.write(
-                    f"  {KIND_LABELS[kind]} : {counts['created']} créés, {counts['updated']} mis à jour,"
-                    f" {counts['deactivated']} désactivés, {counts['unchanged']} inchangés"
+                    f"  {KIND_LABELS[kind]} : "
+                    + ", ".join(
+                        (
+                            ngettext("%(n)d créé", "%(n)d créés", created) % {"n": created},
+                            ngettext("%(n)d mis à jour", "%(n)d mis à jour", updated) % {"n": updated},
+                            ngettext("%(n)d désactivé", "%(n)d désactivés", deactivated) % {"n": deactivated},
+                            ngettext("%(n)d inchangé", "%(n)d inchangés", unchanged) % {"n": unchanged},
+                        )
+                    )
                 )
             for notice in outcome.notices:
                 self.stdout.write(f"  {notice}")
             for problem in outcome.problems:
                 self.stdout.write(f"  ignoré ({problem['kind']}) {problem['code']} : {problem['message']}")
         if failures:
-            raise CommandError(f"{failures} société(s) en échec.")
+            raise CommandError(
+                ngettext("%(n)d société en échec.", "%(n)d sociétés en échec.", failures) % {"n": failures}
+            )

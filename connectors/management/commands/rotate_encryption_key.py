@@ -7,6 +7,7 @@ this command, then remove the old keys once it reports no unreadable key.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from connectors import crypto
 from connectors.models import Connector
@@ -28,7 +29,14 @@ class Command(BaseCommand):
             rotated += Connector.objects.filter(pk=connector.pk, api_key_encrypted=connector.api_key_encrypted).update(
                 api_key_encrypted=token
             )
-        self.stdout.write(f"{rotated} clé(s) API rechiffrée(s) avec la clé la plus récente.")
+        self.stdout.write(
+            ngettext(
+                "%(n)d clé API rechiffrée avec la clé la plus récente.",
+                "%(n)d clés API rechiffrées avec la clé la plus récente.",
+                rotated,
+            )
+            % {"n": rotated}
+        )
         if unreadable:
             raise CommandError(
                 "Clé API illisible avec les clés de SFD_ENCRYPTION_KEYS pour : "

@@ -28,4 +28,4 @@ class Command(BaseCommand):
         trigger = SyncRun.Trigger.SIMULATION if simulate else SyncRun.Trigger.EXPORT
         selection = {"kind": "creation" if simulate else "all"}
         run = run_start(trigger=trigger, user=None, companies=list(companies), selection=selection, dispatch=False)
-        execute_and_report(self, run, integrated_word="passeraient" if simulate else "intégrée(s)")
+        execute_and_report(self, run, simulate=simulate)
