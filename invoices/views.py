@@ -493,8 +493,13 @@ def intake_file_retry(request, pk: int):
     if item.outcome == IntakeFile.Outcome.CREATED:
         messages.success(
             request,
-            _("« %(name)s » importé : facture N° %(number)s créée (%(status)s).")
-            % {"name": name, "number": record.invoice.number, "status": record.invoice.get_status_display()},
+            _("« %(name)s » importé : facture N° %(number)s créée dans %(company)s (%(status)s).")
+            % {
+                "name": name,
+                "number": record.invoice.number,
+                "company": record.invoice.company.code,
+                "status": record.invoice.get_status_display(),
+            },
         )
     elif item.outcome == IntakeFile.Outcome.DUPLICATE:
         messages.warning(request, _("« %(name)s » : %(why)s") % {"name": name, "why": item.reason})
