@@ -52,14 +52,18 @@ def intake_scan_request(*, companies: Iterable[Company], actor) -> list[IntakeSc
     )
 
 
-def _counts(report: IntakeReport) -> dict[str, int]:
-    return {outcome.value: report.count(outcome) for outcome in Outcome if report.count(outcome)}
+def _counts(report: IntakeReport, carried: dict[str, int]) -> dict[str, int]:
+    counts = dict(carried)
+    for outcome in Outcome:
+        if report.count(outcome):
+            counts[outcome.value] = counts.get(outcome.value, 0) + report.count(outcome)
+    return counts
 
 
 def intake_scan_run(*, scan_id: int) -> IntakeScan | None:
     """Read the scan's company folder, writing its progress as it goes. Not one transaction: each step is seen by
     the screen as soon as it is written. A scan delivered again after it finished does nothing; one whose worker
-    died carries on from what is still in the folder."""
+    died carries on with what is still in the folder, adding to what it had counted."""
     scan = IntakeScan.objects.select_related("company", "requested_by").filter(pk=scan_id).first()
     if scan is None or scan.status in (IntakeScan.Status.DONE, IntakeScan.Status.FAILED):
         return scan
@@ -71,7 +75,16 @@ def intake_scan_run(*, scan_id: int) -> IntakeScan | None:
             finished_at=now,
             error=_("La société %(code)s est inactive ou n'a pas de répertoire de scan.") % {"code": scan.company.code},
         )
+        scan.refresh_from_db()
         return scan
+    # What a dead worker had done is in traités/ or erreurs/ now: never listed again, so never counted twice. A file
+    # that was still being written is listed again: its « en attente » is not carried.
+    carried = (
+        {outcome: n for outcome, n in (scan.counts or {}).items() if outcome != Outcome.PENDING}
+        if scan.status == IntakeScan.Status.RUNNING
+        else {}
+    )
+    done_before = sum(carried.values())
     IntakeScan.objects.filter(pk=scan.pk).update(
         status=IntakeScan.Status.RUNNING, started_at=scan.started_at or now, heartbeat_at=now
     )
@@ -79,7 +92,7 @@ def intake_scan_run(*, scan_id: int) -> IntakeScan | None:
     def progress(report: IntakeReport, listed: int) -> None:
         try:
             IntakeScan.objects.filter(pk=scan.pk).update(
-                found=listed, counts=_counts(report), heartbeat_at=timezone.now()
+                found=done_before + listed, counts=_counts(report, carried), heartbeat_at=timezone.now()
             )
         except DatabaseError:
             # The progress is only what the screen shows: the import itself goes on.
@@ -88,8 +101,8 @@ def intake_scan_run(*, scan_id: int) -> IntakeScan | None:
     report = intake_company(company=company, actor=scan.requested_by, progress=progress)
     IntakeScan.objects.filter(pk=scan.pk).update(
         status=IntakeScan.Status.FAILED if report.error else IntakeScan.Status.DONE,
-        found=len(report.files),
-        counts=_counts(report),
+        found=done_before + len(report.files),
+        counts=_counts(report, carried),
         error=report.error,
         heartbeat_at=timezone.now(),
         finished_at=timezone.now(),
