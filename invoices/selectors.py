@@ -97,9 +97,9 @@ def intake_file_for_user(user, pk: int) -> IntakeFile:
     )
 
 
-def unseen_refused_count(user) -> int:
-    """The menu's badge: the refused files nobody has seen yet, in the user's companies — one statement (the user's
-    companies are a subquery of it, not a query of their own), on the partial index of the unseen refused files."""
+def unseen_refused_files(user) -> QuerySet[IntakeFile]:
+    """The refused files nobody has seen yet, in the user's companies — in one statement (the user's companies are a
+    subquery of it, not a query of their own), which the partial index of the unseen refused files serves."""
     files = IntakeFile.objects.filter(outcome=IntakeFile.Outcome.REFUSED, seen_at__isnull=True)
     if not user.is_superuser:
         access = CompanyAccess.objects.filter(user=user)
@@ -107,7 +107,12 @@ def unseen_refused_count(user) -> int:
         files = files.filter(
             Exists(access.filter(all_companies=True)) | Q(company_id__in=listed) | Q(routed_to_id__in=listed)
         )
-    return files.count()
+    return files
+
+
+def unseen_refused_count(user) -> int:
+    """The menu's badge."""
+    return unseen_refused_files(user).count()
 
 
 def intake_scans_for_user(user, batch) -> list[IntakeScan]:
