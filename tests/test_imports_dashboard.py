@@ -37,7 +37,7 @@ def refused(company, *, days_ago: float, seen: bool = False, count: int = 1, out
 def cell(html: str, code: str) -> str:
     start = html.index(f'<tr data-company="{code}">')
     row = html[start : html.index("</tr>", start)]
-    return row[row.index('<td class="num" data-refused-files>') :].split("</td>")[0]
+    return row.split("data-refused-files>")[1].split("</td>")[0]
 
 
 def words(fragment: str) -> str:
