@@ -510,3 +510,25 @@ def test_retrying_is_for_the_users_of_the_folders_company(client, bob, jno_ready
     assert "routée depuis JNO" in row and "Réessayer" not in row
     assert retry(client, record).status_code == 404
     assert client.post(reverse("invoices:import_retry", args=[record.pk])).status_code == 404
+
+
+def test_forged_input_is_refused_in_french_never_a_500(client, accountant, jno_ready):
+    refused_files(jno_ready, 3)
+    client.force_login(accountant)
+    for query in (
+        {"page": "9999"}, {"page": "abc"}, {"company": "abc"}, {"outcome": "perdu"}, {"date_from": "31/02/2026"},
+        {"name": "x" * 500}, {"analyse": "../../etc"}, {"rows": "1"},
+    ):  # fmt: skip
+        assert client.get(IMPORTS, query).status_code == 200, query
+    assert listed(client.get(IMPORTS, {"page": "9999"})) != []  # the last page
+    assert "Sélectionnez un choix valide" in client.get(IMPORTS, {"outcome": "perdu"}).content.decode()
+    assert client.get("/factures/imports/analyses/pas-un-uuid/").status_code == 404
+    assert (
+        client.get(reverse("invoices:imports_progress", args=["00000000-0000-0000-0000-000000000000"])).status_code
+        == 404
+    )
+    assert client.get(reverse("invoices:import_file", args=[999999])).status_code == 404
+    assert client.post(reverse("invoices:import_retry", args=[999999])).status_code == 404
+    record = IntakeFile.objects.first()
+    response = client.post(reverse("invoices:import_retry", args=[record.pk]), {"query": "page=2&evil=<script>"})
+    assert response.status_code == 302 and response["Location"] == f"{IMPORTS}?page=2"
