@@ -133,7 +133,6 @@ class IntakeFileUnavailable(Exception):
 @dataclass
 class OpenedFile:
     stream: BinaryIO
-    size: int
     filename: str
 
 
@@ -204,7 +203,7 @@ def intake_file_open(*, intake_file: IntakeFile) -> OpenedFile:
     if not stat.S_ISREG(found.st_mode):
         os.close(descriptor)
         raise link
-    return OpenedFile(os.fdopen(descriptor, "rb"), found.st_size, download_name(intake_file))
+    return OpenedFile(os.fdopen(descriptor, "rb"), download_name(intake_file))
 
 
 def _open_last(folder: int, name: str, intake_file: IntakeFile, gone: Exception, link: Exception) -> int:
