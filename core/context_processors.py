@@ -13,7 +13,10 @@ ADMINISTRATION_MENU = (
     (_("Paramétrage des connecteurs"), "connectors:settings", "connectors.manage_connectors"),
     (_("Droits"), "accounts:rights", "accounts.manage_rights"),
 )
-MAIN_MENU = ((_("Factures"), "invoices:list", "invoices.view_invoices"),)
+MAIN_MENU = (
+    (_("Factures"), "invoices:list", "invoices.view_invoices"),
+    (_("Imports"), "invoices:imports", "invoices.view_invoices"),
+)
 
 
 def _entries(user, menu, path: str) -> list[dict]:
@@ -25,7 +28,7 @@ def _entries(user, menu, path: str) -> list[dict]:
             url = reverse(url_name)
         except NoReverseMatch:
             continue
-        entries.append({"label": label, "url": url, "active": False})
+        entries.append({"label": label, "url": url, "name": url_name, "active": False})
     # The longest matching prefix is the page's entry (the history lives under Visuel Synchronisations' URL).
     matching = [entry for entry in entries if path.startswith(entry["url"])]
     if matching:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from companies.models import Account, AnalyticSection, PaymentMode, Supplier, TaxCode
 
-from .models import Invoice, InvoiceLine
+from .models import IntakeFile, Invoice, InvoiceLine
 from .services import LineData, duplicate_number_message
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -244,3 +244,16 @@ class BaseLineFormSet(BaseInlineFormSet):
 LineFormSet = inlineformset_factory(
     Invoice, InvoiceLine, form=LineForm, formset=BaseLineFormSet, extra=1, can_delete=True, min_num=0
 )
+
+
+class IntakeFileFilterForm(PeriodFilterForm):
+    """« Imports »: the files that reached the scan folders, by company, outcome, period (when received) and name."""
+
+    company = forms.ModelChoiceField(queryset=None, required=False, label=_("Société"), empty_label=_("Toutes"))
+    outcome = forms.ChoiceField(
+        choices=[("", _("Tous")), *IntakeFile.Outcome.choices], required=False, label=_("Résultat")
+    )
+    date_from = forms.DateField(required=False, label=_("Reçus du"), widget=DATE_WIDGET)
+    date_to = forms.DateField(required=False, label=_("Au"), widget=DATE_WIDGET)
+    name = forms.CharField(required=False, max_length=100, label=_("Nom du fichier"))
+    unseen = forms.BooleanField(required=False, label=_("Refusés non vus"))

@@ -33,6 +33,7 @@ import os
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -220,8 +221,11 @@ def intake_companies() -> models.QuerySet[Company]:
     return Company.objects.filter(active=True).exclude(scan_directory="")
 
 
-def intake_company(*, company: Company, actor=None) -> IntakeReport:
-    """Read the new files of the company's scan folder; the report says what became of each."""
+def intake_company(
+    *, company: Company, actor=None, progress: Callable[[IntakeReport, int], None] | None = None
+) -> IntakeReport:
+    """Read the new files of the company's scan folder; the report says what became of each. ``progress`` is told
+    the report and the number of entries listed once the folder is listed, then after each file."""
     report = IntakeReport(company_code=company.code, directory=company.scan_directory)
     if not company.active or not company.scan_directory:
         report.error = f"La société {company.code} est inactive ou n'a pas de répertoire de scan utilisable."
@@ -250,6 +254,8 @@ def intake_company(*, company: Company, actor=None) -> IntakeReport:
             logger.exception("intake: cannot read the scan folder of %s", company.code)
             report.error = f"Répertoire de scan {company.scan_directory} inaccessible : {error}"
             return report
+        if progress:
+            progress(report, len(candidates))
         for name, listed in candidates:
             try:
                 item = _intake_entry(company, folder, name, listed, actor)
@@ -259,6 +265,8 @@ def intake_company(*, company: Company, actor=None) -> IntakeReport:
                 item = FileReport(readable_name(name), Outcome.PENDING, _interrupted(error))
             if item is not None:
                 report.files.append(item)
+                if progress:
+                    progress(report, len(candidates))
     return report
 
 

@@ -339,3 +339,43 @@ class IntakeFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_outcome_display()})"
+
+
+class IntakeScan(models.Model):
+    """One reading of a company's « Répertoire de scan » asked from « Imports » (« Importer »), and how far it got.
+
+    The screen follows it from the database, whatever worker runs it: a worker restarted in the middle leaves the row
+    where it was (the task, delivered again, carries on with it), and a row silent for longer than the intake's own
+    limit on a claim is shown as interrupted. One click reads every company of the user: its rows share a ``batch``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("en attente")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminé")
+        FAILED = "failed", _("échec")
+
+    batch = models.UUIDField(db_index=True)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", verbose_name=_("société"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Renewed at every file: how the screen tells a scan that works from one whose worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # The entries of the folder when it was listed; once finished, the files this scan dealt with.
+    found = models.PositiveIntegerField(default=0)
+    # How many files of each outcome (``IntakeFile.Outcome``) so far.
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["company__name", "pk"]
+        default_permissions = ()
+        verbose_name = _("lecture d'un répertoire de scan")
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.company_id} {self.status}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .imports import intake_scan_run
 from .intake import intake_companies, intake_company
 
 
@@ -23,3 +24,10 @@ def intake_all_companies() -> int:
     for company_id in company_ids:
         intake_company_task.delay(company_id)
     return len(company_ids)
+
+
+@shared_task
+def intake_scan_task(scan_id: int) -> str:
+    """« Importer » from the « Imports » screen: one company's folder, its progress written as it goes."""
+    scan = intake_scan_run(scan_id=scan_id)
+    return scan.status if scan else "missing"

@@ -86,17 +86,24 @@ def home(request):
     context = {"can_invoices": can_invoices, "can_visuel": can_visuel, "can_schedule": user.has_perm(CONNECTORS)}
     # The user's companies, read once for every part of the page.
     visible = visible_company_ids(user)
+    last_day = timezone.localdate()
+    first_day = last_day - dt.timedelta(days=DAYS - 1)
     if can_invoices or can_visuel:
-        boards = selectors.dashboard_companies(visible, with_last_runs=can_visuel)
+        # The refused files are read in « Imports », a page of the invoices' right.
+        since = dt.datetime.combine(first_day, dt.time.min, tzinfo=timezone.get_current_timezone())
+        boards = selectors.dashboard_companies(
+            visible, with_last_runs=can_visuel, refused_files_since=since if can_invoices else None
+        )
         rights = {"can_invoices": can_invoices, "can_visuel": can_visuel}
+        total = selectors.CompanyBoard.total(boards) if len(boards) > 1 else None
         context |= {
             "columns": COLUMNS,
             "rows": [(board, _cells(board, **rights)) for board in boards],
-            "total": _cells(selectors.CompanyBoard.total(boards), **rights) if len(boards) > 1 else None,
+            "total": _cells(total, **rights) if total else None,
+            "total_board": total,
+            "refused_files_since": first_day,
         }
     if can_visuel:
-        last_day = timezone.localdate()
-        first_day = last_day - dt.timedelta(days=DAYS - 1)
         counts = selectors.dashboard_daily_entries(visible, first_day=first_day, last_day=last_day)
         schedule = selectors.schedule_state()
         context |= {

@@ -14,7 +14,7 @@ from companies.models import Company
 from companies.selectors import companies_for_user, visible_company_ids
 from connectors.models import SyncSchedule
 from invoices.counters import state_count, state_counts
-from invoices.models import ExportState, Invoice
+from invoices.models import ExportState, IntakeFile, Invoice
 
 from .hints import code_headline
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany, run_status
@@ -241,10 +241,14 @@ class CompanyBoard:
     rejected: int = 0
     updates_rejected: int = 0
     integrated: int = 0
+    # Files its scan folder refused: those nobody has seen yet, and all of those received since the chart's first day.
+    refused_files_unseen: int = 0
+    refused_files_recent: int = 0
     last_line: SyncRunCompany | None = None
 
     COUNTS = (
         "to_complete", "to_validate", "to_export", "updates_to_export", "rejected", "updates_rejected", "integrated",
+        "refused_files_unseen", "refused_files_recent",
     )  # fmt: skip
 
     @classmethod
@@ -262,9 +266,12 @@ _STATE_COUNTS = {
 }
 
 
-def dashboard_companies(visible: list[int] | None, *, with_last_runs: bool) -> list[CompanyBoard]:
+def dashboard_companies(
+    visible: list[int] | None, *, with_last_runs: bool, refused_files_since: dt.datetime | None = None
+) -> list[CompanyBoard]:
     """The active companies among ``visible`` (``visible_company_ids`` of the user: None for every company), by name,
-    each with its invoices per state (and its last run, not a simulation, when ``with_last_runs``)."""
+    each with its invoices per state (and its last run, not a simulation, when ``with_last_runs``; the files its scan
+    folder refused, when ``refused_files_since`` says from when)."""
     companies = Company.objects.filter(active=True).order_by("name")
     if visible is not None:
         companies = companies.filter(pk__in=visible)
@@ -291,6 +298,18 @@ def dashboard_companies(visible: list[int] | None, *, with_last_runs: bool) -> l
         name = _STATE_COUNTS.get((notion, state))
         if name:
             setattr(boards[company_id], name, n)
+    if refused_files_since is not None:
+        unseen, recent = Q(seen_at__isnull=True), Q(received_at__gte=refused_files_since)
+        refused = (
+            IntakeFile.objects.filter(company_id__in=list(boards), outcome=IntakeFile.Outcome.REFUSED)
+            .filter(unseen | recent)
+            .values("company_id")
+            .annotate(unseen=Count("pk", filter=unseen), recent=Count("pk", filter=recent))
+            .order_by()
+        )
+        for row in refused:
+            board = boards[row["company_id"]]
+            board.refused_files_unseen, board.refused_files_recent = row["unseen"], row["recent"]
     if with_last_runs:
         line_ids = [board.company.last_line_id for board in boards.values() if board.company.last_line_id]
         for line in SyncRunCompany.objects.filter(pk__in=line_ids).select_related("run"):

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from companies.models import CompanyAccess
 from companies.services import company_referential_pull
+from invoices.imports import intake_scan_request
+from invoices.models import IntakeFile
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant, make_company
 from tests.support.invoices import make_invoice
@@ -59,6 +62,10 @@ def run_pk(world: World, which: str) -> dict:
     return {"pk": getattr(world, which)["run"].pk}
 
 
+def intake_file_pk(world: World, which: str) -> dict:
+    return {"pk": getattr(world, which)["intake_file"].pk}
+
+
 SPECS: dict[str, Spec] = {
     "home": Spec(perm=None),
     "healthz": Spec(perm=None, public=True, ok=(200, 503)),
@@ -82,6 +89,13 @@ SPECS: dict[str, Spec] = {
     "invoices:validate": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=invoice_pk),
     "invoices:bap": Spec(perm="invoices.give_bap", methods=("POST",), kwargs=invoice_pk),
     "invoices:import": Spec(perm="invoices.edit_invoices", methods=("POST",)),
+    "invoices:imports": Spec(perm="invoices.view_invoices"),
+    "invoices:imports_scan": Spec(perm="invoices.edit_invoices", methods=("POST",)),
+    "invoices:imports_progress": Spec(
+        perm="invoices.view_invoices", kwargs=lambda world, which: {"batch": getattr(world, which)["scan"].batch}
+    ),
+    "invoices:import_file": Spec(perm="invoices.view_invoices", kwargs=intake_file_pk),
+    "invoices:import_retry": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=intake_file_pk),
     "synchro:list": Spec(perm="synchro.view_synchronisations"),
     "synchro:export": Spec(
         perm="synchro.view_synchronisations",
@@ -148,14 +162,21 @@ def world(connector, bob, charlie):
         company_referential_pull(company=company)
     give_companies(bob, own)
     give_companies(charlie, own)
-    runs = {}
+    runs, files, scans = {}, {}, {}
     for company in (own, other):
         runs[company.pk] = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
         SyncRunCompany.objects.create(run=runs[company.pk], company=company)
+        files[company.pk] = IntakeFile.objects.create(
+            company=company, name="refusée.txt", name_bytes="refusée.txt".encode(), path="ailleurs/erreurs/refusée.txt",
+            received_at=timezone.now(), outcome=IntakeFile.Outcome.REFUSED, reason="Format non reconnu.",
+        )  # fmt: skip
+        [scans[company.pk]] = intake_scan_request(companies=[company], actor=None)
     return World(
-        own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk], "connector": connector},
-        other={"company": other, "invoice": make_invoice(other, analytic="ADM", validate=True), "run": runs[other.pk]},
-    )
+        own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk], "connector": connector,
+             "intake_file": files[own.pk], "scan": scans[own.pk]},
+        other={"company": other, "invoice": make_invoice(other, analytic="ADM", validate=True), "run": runs[other.pk],
+               "intake_file": files[other.pk], "scan": scans[other.pk]},
+    )  # fmt: skip
 
 
 def _call(client: Client, method: str, url: str, data: dict | None):
