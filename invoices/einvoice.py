@@ -286,7 +286,7 @@ def parse_xml(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, safe_parser())
     except etree.XMLSyntaxError as error:
-        raise EInvoiceError(f"XML illisible (tronqué ou mal formé) : {error}") from None
+        raise EInvoiceError(f"XML illisible (tronqué ou mal formé) : {french_syntax_error(error)}") from None
     # Encodings the prolog check cannot read (UTF-16…) are caught here, after a parse that expanded nothing.
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
@@ -376,6 +376,35 @@ _ATTRIBUTE = re.compile(
 )
 _ROOT = re.compile(r"^Element '(?P<element>[^']+)': No matching global declaration available for the validation root")
 _TYPES = {"xs:decimal": "un nombre", "xs:date": "une date", "xs:boolean": "vrai ou faux", "xs:token": "un code"}
+
+
+# libxml's syntax errors a person meets (a cut file, a hand-edited one, a wrong encoding), said in French.
+_SYNTAX = (
+    (re.compile(r"^Premature end of data in tag (?P<tag>\S+)"), "le fichier s'arrête avant la fin de l'élément {tag}"),
+    (re.compile(r"^Opening and ending tag mismatch: (?P<tag>\S+) line \d+ and (?P<end>[^\s,]+)"),
+     "la balise de fin {end} ne ferme pas l'élément {tag}"),
+    (re.compile(r"^(Document is empty|Start tag expected)"), "le fichier est vide ou ne commence pas par une balise"),
+    (re.compile(r"^Extra content at the end of the document"), "du contenu suit la fin du document"),
+    (re.compile(r"^EndTag: '</' not found"), "une balise de fin manque"),
+    (re.compile(r"^Couldn't find end of Start Tag (?P<tag>\S+)"), "la balise ouvrante {tag} n'est pas terminée"),
+    (re.compile(r"(not proper UTF-8|[Ee]ncoding|Char 0x[0-9A-Fa-f]+ out of allowed range|invalid character)"),
+     "caractères illisibles dans l'encodage déclaré"),
+    (re.compile(r"^(xmlParseEntityRef|EntityRef)"), "un caractère & n'est pas écrit &amp;"),
+    (re.compile(r"^(AttValue|attributes construct error|Specification mandates value for attribute)"),
+     "un attribut est mal écrit"),
+)  # fmt: skip
+
+
+def french_syntax_error(error: etree.XMLSyntaxError) -> str:
+    """« le fichier s'arrête avant la fin de l'élément Invoice, ligne 3, colonne 1 »: never libxml's English."""
+    message = str(error.msg or "")
+    what = next(
+        (text.format(**match.groupdict()) for pattern, text in _SYNTAX if (match := pattern.search(message))),
+        "erreur de syntaxe XML",
+    )
+    where = f", ligne {error.lineno}" if error.lineno else ""
+    where += f", colonne {error.position[1]}" if where and error.position and error.position[1] else ""
+    return what + where
 
 
 def _local(name: str) -> str:

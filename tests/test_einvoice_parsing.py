@@ -163,6 +163,21 @@ def test_truncated_xml_is_refused():
     assert refused(xml[: len(xml) // 2]).startswith("XML illisible (tronqué ou mal formé)")
 
 
+@pytest.mark.parametrize(
+    ("xml", "said"),
+    [
+        (b"<Invoice><a>1</a>", "le fichier s'arrête avant la fin de l'élément Invoice, ligne 1, colonne 18"),
+        (b"<a><b></a>", "la balise de fin a ne ferme pas l'élément b, ligne 1, colonne 11"),
+        (b"<a/><b/>", "du contenu suit la fin du document, ligne 1, colonne 5"),
+        (b"<a>&</a>", "un caractère & n'est pas écrit &amp;, ligne 1, colonne 5"),
+        ("<a>é</a>".encode("latin-1"), "caractères illisibles dans l'encodage déclaré, ligne 1, colonne 4"),
+        (b"<a x=1/>", "un attribut est mal écrit, ligne 1, colonne 6"),
+    ],
+)
+def test_a_broken_xml_is_said_in_french_with_where(xml, said):
+    assert refused(xml) == f"XML illisible (tronqué ou mal formé) : {said}"
+
+
 def test_billion_laughs_is_refused_at_once():
     started = time.monotonic()
     reason = refused((FIXTURES / "billion-laughs.xml").read_bytes())
