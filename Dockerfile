@@ -14,6 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SCAN_ROOT=/data/scan \
     WEB_CONCURRENCY=3
 
+# Paper invoices: Tesseract with its French and English data, and poppler to read and rasterise PDFs.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng poppler-utils \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 sfd \
     && useradd --system --uid 10001 --gid sfd --home-dir /app --shell /usr/sbin/nologin sfd
 
