@@ -49,6 +49,12 @@ def cents(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def euros(value: Decimal) -> str:
+    """An amount as a French reader writes it in a message: to the cent, a comma, thin spaces between thousands
+    (« 1 234,50 »)."""
+    return f"{cents(value):,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
 def round_to_total(amounts: list[Decimal], total: Decimal) -> list[Decimal]:
     """``amounts`` (signed, any number of decimals) rounded to the cent so that they add up to ``total``: each
     half-up, the difference (at most half a cent per amount) on the largest one. Amounts that cannot reach the
@@ -220,8 +226,8 @@ def vat_breakdown(lines: Iterable[SourceLine], stated_vat: Decimal) -> tuple[lis
             problems.append(
                 Problem(
                     "total_tva",
-                    f"Le total TVA de la facture ({cents(stated_vat)} €) ne correspond pas à la TVA des lignes"
-                    f" ({computed_total} €).",
+                    f"Le total TVA de la facture ({euros(stated_vat)} €) ne correspond pas à la TVA des lignes"
+                    f" ({euros(computed_total)} €).",
                 )
             )
         else:
@@ -240,15 +246,15 @@ def _line_problems(lines: list[SourceLine], total_ht: Decimal, total_tva: Decima
         problems.append(
             Problem(
                 "total_ht",
-                f"Le total HT ({cents(total_ht)} €) ne correspond pas à la somme des lignes ({lines_ht} €).",
+                f"Le total HT ({euros(total_ht)} €) ne correspond pas à la somme des lignes ({euros(lines_ht)} €).",
             )
         )
     if cents(total_ht) + cents(total_tva) != cents(total_ttc):
         problems.append(
             Problem(
                 "total_ttc",
-                f"Le total TTC ({cents(total_ttc)} €) n'est pas égal à HT + TVA"
-                f" ({cents(total_ht) + cents(total_tva)} €).",
+                f"Le total TTC ({euros(total_ttc)} €) n'est pas égal à HT + TVA"
+                f" ({euros(cents(total_ht) + cents(total_tva))} €).",
             )
         )
     for index, line in enumerate(lines, start=1):

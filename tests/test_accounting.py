@@ -90,7 +90,7 @@ def test_totals_that_do_not_add_up_are_refused_with_reasons():
     assert "ne correspond pas à la TVA des lignes" in str(error.value)
     with pytest.raises(EntryError) as error:
         _entry([_line("100.00")], total_ht=Decimal("90.00"))
-    assert "Le total HT (90.00 €) ne correspond pas à la somme des lignes (100.00 €)" in str(error.value)
+    assert "Le total HT (90,00 €) ne correspond pas à la somme des lignes (100,00 €)" in str(error.value)
     with pytest.raises(EntryError) as error:
         _entry([_line("100.00")], total_ttc=Decimal("121.00"))
     assert {p.field for p in error.value.problems} == {"total_ttc"}
@@ -225,3 +225,11 @@ def test_every_generated_entry_balances_and_matches_the_invoice(lines, credit_no
     assert sum((line.credit - line.debit for line in due), Decimal("0")) == sum(
         (line.debit - line.credit for line in deducted), Decimal("0")
     )
+
+
+def test_amounts_in_messages_are_written_the_french_way():
+    from invoices.accounting import euros
+
+    assert euros(Decimal("1234567.5")) == "1\u202f234\u202f567,50"
+    assert euros(Decimal("-0.005")) == "-0,01"
+    assert euros(Decimal("20")) == "20,00"
