@@ -27,7 +27,8 @@ def _cpu_seconds(pid: int) -> float:
 
 def _timed_post(stub: StubProcess, company: str, body: dict) -> tuple[float, list[dict]]:
     started = time.perf_counter()
-    response = stub.http.post(f"{stub.url}/api/v1/companies/{company}/entries", headers=stub.auth, json=body, timeout=30)
+    url = f"{stub.url}/api/v1/companies/{company}/entries"
+    response = stub.http.post(url, headers=stub.auth, json=body, timeout=30)
     elapsed = time.perf_counter() - started
     response.raise_for_status()
     return elapsed, response.json()["results"]
