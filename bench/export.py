@@ -21,6 +21,7 @@ from .support import (
     cpu_usage,
     describe_cpu,
     note,
+    profiled,
     scaled,
     sql,
     stopwatch,
@@ -104,7 +105,12 @@ def measure_export(row: Row, stub: Stub, connector, *, company_code: str, twin_c
 
     line_id = _start(company).pk
     ((postgres_pid,),) = sql("SELECT pg_backend_pid()")
-    with cpu_usage(stub=stub_pid, postgres=postgres_pid) as export_cpu, counting() as queries, stopwatch() as elapsed:
+    with (
+        cpu_usage(stub=stub_pid, postgres=postgres_pid) as export_cpu,
+        counting() as queries,
+        profiled(row.name),
+        stopwatch() as elapsed,
+    ):
         line = run_company_execute(run_company_id=line_id)
     row.seconds, row.queries = elapsed(), queries()
     if (line.integrated, line.rejected, line.unknown) != (count, 0, 0):

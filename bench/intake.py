@@ -140,7 +140,7 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
 
     from invoices.models import IntakeFile, Invoice
 
-    from .support import counting
+    from .support import counting, profiled
     from .targets import intake_company
 
     count = scaled(FILES, scale, minimum=len(TEMPLATES))
@@ -162,7 +162,7 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
     for path in built:
         shutil.copyfile(path, folder / path.name)
         os.utime(folder / path.name, (stamp, stamp))
-    with counting() as queries, stopwatch() as elapsed:
+    with counting() as queries, profiled(row.name), stopwatch() as elapsed:
         report = intake_company(company=landing)
     row.seconds, row.queries = elapsed(), queries()
     outcomes = Counter(item.outcome for item in report.files)

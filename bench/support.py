@@ -523,3 +523,51 @@ class Workers:
             with contextlib.suppress(Exception), self.app.connection_for_write() as connection:
                 connection.default_channel.queue_delete(self.queue)
             self.app.close()
+
+
+# --- profiles (BENCH_PROFILE=<directory>) -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiled(name: str) -> Iterator[None]:
+    """With ``BENCH_PROFILE=<directory>``, the block is profiled: pyinstrument's call tree (``<name>.txt`` and
+    ``.html``) and the time of each SQL statement, grouped by its text (``<name>-sql.txt``). A profiled run's
+    timings are not the benchmark's: the profiler costs time of its own."""
+    directory = os.environ.get("BENCH_PROFILE")
+    if not directory:
+        yield
+        return
+    import re
+    from collections import defaultdict
+
+    from django.db import connection
+    from pyinstrument import Profiler
+
+    statements: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = re.sub(r'"s\d+_x\d+"', '"…"', re.sub(r"\s+", " ", sql))[:300]
+            statements[key][0] += 1
+            statements[key][1] += time.perf_counter() - began
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    profiler = Profiler(interval=0.001)
+    with connection.execute_wrapper(timed):
+        profiler.start()
+        try:
+            yield
+        finally:
+            profiler.stop()
+    (target / f"{name}.txt").write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    (target / f"{name}.html").write_text(profiler.output_html())
+    total = sum(seconds for _count, seconds, _ in statements.values())
+    lines = [f"{total:.3f} s in {sum(c for c, _s, _ in statements.values())} statements (wall time seen by SFD)"]
+    for key, (count, seconds, _) in sorted(statements.items(), key=lambda item: -item[1][1]):
+        lines.append(f"{seconds:8.3f} s {count:6d} × {key}")
+    (target / f"{name}-sql.txt").write_text("\n".join(lines) + "\n")
+    note(f"profile of {name}: {target}/{name}.txt, .html, -sql.txt")
