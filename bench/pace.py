@@ -25,9 +25,12 @@ def _erp_pace_row(context, scale: float) -> Row:
     return row
 
 
-def _export_with_workers(context, companies: list, workers: int, prefix: str, per_company: int) -> tuple[float, dict]:
-    """Every company's invoices exported by ``workers`` real worker processes; the time from the first task sent to
-    the last company finished (the workers' own timestamps), and the CPU of each kind of process meanwhile."""
+def _export_with_workers(
+    context, pool: Workers, companies: list, *, solo: bool, prefix: str, per_company: int
+) -> tuple[float, dict]:
+    """Every company's invoices exported by the pool's workers (its first one alone when ``solo``); the time from the
+    first task sent to the last company finished (the workers' own timestamps), and the CPU of each kind of process
+    meanwhile (every worker of the pool: those left idle by a solo measure cost nothing)."""
     from synchro.models import SyncRun, SyncRunCompany
 
     from .data import create_invoices
@@ -46,26 +49,30 @@ def _export_with_workers(context, companies: list, workers: int, prefix: str, pe
         dispatch=False,
     )
     lines = list(run.companies.values_list("pk", flat=True))
-    with Workers(workers, context.redis(), context.var_dir, name=f"w{workers}") as pool:
-        groups = {
-            "workers": pool.pids,
-            "postgres": postgres_backends(context.database),
-            "stub": lambda: [stub.process.pid],
-        }
-        with CpuSampler(**groups) as cpu:
-            started = time.time()
-            for line_id in lines:
-                pool.send(RUN_COMPANY_TASK, line_id)
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                if not SyncRunCompany.objects.filter(pk__in=lines).exclude(status__in=DONE).exists():
-                    break
-                time.sleep(0.1)
+    groups = {
+        "workers": pool.pids,
+        "postgres": postgres_backends(context.database),
+        "stub": lambda: [stub.process.pid],
+    }
+    with CpuSampler(**groups) as cpu:
+        started = time.time()
+        for line_id in lines:
+            pool.send(RUN_COMPANY_TASK, line_id, solo=solo)
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            if not SyncRunCompany.objects.filter(pk__in=lines).exclude(status__in=DONE).exists():
+                break
+            time.sleep(0.1)
     finished = SyncRunCompany.objects.filter(pk__in=lines)
     last = max((line.finished_at for line in finished if line.finished_at), default=None)
     seconds = (last.timestamp() - started) if last else float("nan")
     outcome = {line.company.code: (line.status, line.integrated) for line in finished.select_related("company")}
-    return seconds, {"cpu": cpu, "outcome": outcome}
+    spans = [
+        (line.finished_at - line.started_at).total_seconds()
+        for line in finished
+        if line.started_at and line.finished_at
+    ]
+    return seconds, {"cpu": cpu, "outcome": outcome, "spans": spans}
 
 
 def _workers_row(context, scale: float) -> Row:
@@ -75,13 +82,18 @@ def _workers_row(context, scale: float) -> Row:
     # Two sets of companies, the same in number and size: each side exports companies of its own, from scratch.
     single = [_company(stub, connector, f"BENCHW1{index}") for index in range(COMPANIES)]
     many = [_company(stub, connector, f"BENCHW4{index}") for index in range(COMPANIES)]
-    row.baseline_seconds, one = _export_with_workers(context, single, 1, "W1-", per_company)
-    row.seconds, four = _export_with_workers(context, many, WORKERS, "W4-", per_company)
+    with Workers(WORKERS, context.redis(), context.var_dir, name="export") as pool:
+        row.baseline_seconds, one = _export_with_workers(
+            context, pool, single, solo=True, prefix="W1-", per_company=per_company
+        )
+        row.seconds, four = _export_with_workers(context, pool, many, solo=False, prefix="W4-", per_company=per_company)
     for side, measured in (("1 worker", one), (f"{WORKERS} workers", four)):
         wrong = {code: got for code, got in measured["outcome"].items() if got != ("succeeded", per_company)}
         if len(measured["outcome"]) != COMPANIES or wrong:
             row.checks.append(f"export_workers, {side}: not every company exported: {wrong}")
-        note(f"export_workers, {side}: CPU {describe_cpu(measured['cpu'])}")
+        spans = measured["spans"]
+        each = f"{sum(spans) / len(spans):.2f} s per company on average" if spans else "no company finished"
+        note(f"export_workers, {side}: {each}; CPU {describe_cpu(measured['cpu'])}")
     note(
         f"export_workers: {COMPANIES} companies × {per_company} invoices at {ERP_ENTRY_MS:g} ms/entry:"
         f" {row.seconds:.2f} s with {WORKERS} workers, {row.baseline_seconds:.2f} s with 1"

@@ -290,8 +290,8 @@ def descendants(pid: int) -> list[int]:
 class CpuSampler:
     """CPU seconds of groups of processes that come and go (PostgreSQL backends, worker pools) over a block:
     ``with CpuSampler(postgres=lambda: [...pids]) as used: ...``. A thread samples each group's processes every
-    ``interval``; a process counts from the first time it is seen (from the start for those alive then) to the last
-    time (up to ``interval`` of a process that ends inside the block is missed: none of ours does)."""
+    ``interval``; a process alive at the start counts from then, one born inside the block from its birth, until the
+    last sample (up to ``interval`` of a process that ends inside the block is missed: none of ours does)."""
 
     def __init__(self, interval: float = 0.25, **groups: Callable[[], list[int]]):
         import threading
@@ -304,13 +304,14 @@ class CpuSampler:
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.used: dict[str, float | None] = {}
 
-    def _sample(self) -> None:
+    def _sample(self, *, starting: bool = False) -> None:
         for name, pids in self.groups.items():
             for pid in pids():
                 seconds = process_cpu_seconds(pid)
                 if seconds is None:
                     continue
-                self.first.setdefault((name, pid), seconds)
+                # A process alive at the start counts from then; one born inside the block, from its birth.
+                self.first.setdefault((name, pid), seconds if starting else 0.0)
                 self.last[(name, pid)] = seconds
 
     def _loop(self) -> None:
@@ -319,7 +320,7 @@ class CpuSampler:
                 self._sample()
 
     def __enter__(self) -> dict[str, float | None]:
-        self._sample()
+        self._sample(starting=True)
         self.thread.start()
         return self.used
 
@@ -449,7 +450,9 @@ def note(text: str) -> None:
 
 class Workers:
     """``count`` real Celery worker processes (one task at a time each, prefork), on Redis, consuming a queue of the
-    benchmark's own, with the benchmark's database and settings; ``send`` hands them a task by name."""
+    benchmark's own, with the benchmark's database and settings; ``send`` hands them a task by name. The first
+    worker also consumes a queue of its own (``send(..., solo=True)``): one pool serves a measure with one worker
+    and one with all of them, started once."""
 
     def __init__(self, count: int, redis: str, directory: Path, *, name: str):
         import uuid
@@ -457,6 +460,7 @@ class Workers:
         self.count = count
         self.redis = redis
         self.queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+        self.solo_queue = f"{self.queue}-solo"
         self.hostnames = [f"{self.queue}-{index}@bench" for index in range(count)]
         self.logs = [directory / f"{self.queue}-{index}.log" for index in range(count)]
         self.processes: list[subprocess.Popen] = []
@@ -470,9 +474,10 @@ class Workers:
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "PYTHONUNBUFFERED": "1",
         }
-        for hostname, log_path in zip(self.hostnames, self.logs, strict=True):
+        for index, (hostname, log_path) in enumerate(zip(self.hostnames, self.logs, strict=True)):
+            queues = f"{self.queue},{self.solo_queue}" if index == 0 else self.queue
             command = [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", self.queue, "--concurrency", "1",
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", queues, "--concurrency", "1",
                 "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
                 "--hostname", hostname,
             ]  # fmt: skip
@@ -501,8 +506,8 @@ class Workers:
                 return
         raise BenchError(f"{self.count} Celery workers not ready within {timeout:.0f} s")
 
-    def send(self, task: str, *args) -> None:
-        self.app.send_task(task, args=list(args), queue=self.queue)
+    def send(self, task: str, *args, solo: bool = False) -> None:
+        self.app.send_task(task, args=list(args), queue=self.solo_queue if solo else self.queue)
 
     def pids(self) -> list[int]:
         return [pid for process in self.processes if process.poll() is None for pid in descendants(process.pid)]
@@ -522,6 +527,7 @@ class Workers:
         if self.app is not None:
             with contextlib.suppress(Exception), self.app.connection_for_write() as connection:
                 connection.default_channel.queue_delete(self.queue)
+                connection.default_channel.queue_delete(self.solo_queue)
             self.app.close()
 
 
