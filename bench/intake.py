@@ -140,7 +140,7 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
 
     from invoices.models import IntakeFile, Invoice
 
-    from .support import counting, profiled
+    from .support import counting, cpu_usage, describe_cpu, profiled, sql
     from .targets import intake_company
 
     count = scaled(FILES, scale, minimum=len(TEMPLATES))
@@ -150,7 +150,7 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
     folder = Path(settings.SCAN_ROOT) / landing.scan_directory
     folder.mkdir(parents=True, exist_ok=True)
 
-    with stopwatch() as elapsed:
+    with cpu_usage() as baseline_cpu, stopwatch() as elapsed:
         valid = baseline(built)
     row.baseline_seconds = elapsed()
     if valid != count:
@@ -162,7 +162,8 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
     for path in built:
         shutil.copyfile(path, folder / path.name)
         os.utime(folder / path.name, (stamp, stamp))
-    with counting() as queries, profiled(row.name), stopwatch() as elapsed:
+    ((postgres_pid,),) = sql("SELECT pg_backend_pid()")
+    with cpu_usage(postgres=postgres_pid) as cpu, counting() as queries, profiled(row.name), stopwatch() as elapsed:
         report = intake_company(company=landing)
     row.seconds, row.queries = elapsed(), queries()
     outcomes = Counter(item.outcome for item in report.files)
@@ -175,4 +176,7 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
         f"intake: {count} files ({dict(formats)}) in {row.seconds:.2f} s, {row.queries} queries;"
         f" baseline (extraction + parse + XSD) {row.baseline_seconds:.2f} s"
     )
+    note(f"intake CPU: {describe_cpu(cpu)} (this = SFD); baseline {baseline_cpu['this']:.2f} s")
+    row.extra["cpu_seconds"] = {"sfd": round(cpu["this"], 3), "postgres": cpu["postgres"] and round(cpu["postgres"], 3)}
+    row.extra["baseline_cpu_seconds"] = {"baseline": round(baseline_cpu["this"], 3)}
     return [row]

@@ -536,9 +536,10 @@ class Workers:
 
 @contextlib.contextmanager
 def profiled(name: str) -> Iterator[None]:
-    """With ``BENCH_PROFILE=<directory>``, the block is profiled: pyinstrument's call tree (``<name>.txt`` and
-    ``.html``) and the time of each SQL statement, grouped by its text (``<name>-sql.txt``). A profiled run's
-    timings are not the benchmark's: the profiler costs time of its own."""
+    """With ``BENCH_PROFILE=<directory>``, the block is profiled: pyinstrument's call tree of wall time
+    (``<name>.txt`` and ``.html``), or with ``BENCH_PROFILE_CPU=1`` cProfile's on the CPU clock (``<name>-cpu.txt``),
+    and the time of each SQL statement, grouped by its text (``<name>-sql.txt``). A profiled run's timings are not
+    the benchmark's: the profiler costs time of its own."""
     directory = os.environ.get("BENCH_PROFILE")
     if not directory:
         yield
@@ -562,15 +563,34 @@ def profiled(name: str) -> Iterator[None]:
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    profiler = Profiler(interval=0.001)
-    with connection.execute_wrapper(timed):
-        profiler.start()
-        try:
-            yield
-        finally:
-            profiler.stop()
-    (target / f"{name}.txt").write_text(profiler.output_text(unicode=True, color=False, show_all=False))
-    (target / f"{name}.html").write_text(profiler.output_html())
+    if os.environ.get("BENCH_PROFILE_CPU") == "1":
+        # CPU, not wall time: cProfile on the process's CPU clock (the calling thread only).
+        import cProfile
+        import io
+        import pstats
+
+        cpu_profiler = cProfile.Profile(time.process_time)
+        with connection.execute_wrapper(timed):
+            cpu_profiler.enable()
+            try:
+                yield
+            finally:
+                cpu_profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(cpu_profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+        (target / f"{name}-cpu.txt").write_text(out.getvalue())
+    else:
+        profiler = Profiler(interval=0.001)
+        with connection.execute_wrapper(timed):
+            profiler.start()
+            try:
+                yield
+            finally:
+                profiler.stop()
+        (target / f"{name}.txt").write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+        (target / f"{name}.html").write_text(profiler.output_html())
     total = sum(seconds for _count, seconds, _ in statements.values())
     lines = [f"{total:.3f} s in {sum(c for c, _s, _ in statements.values())} statements (wall time seen by SFD)"]
     for key, (count, seconds, _) in sorted(statements.items(), key=lambda item: -item[1][1]):
