@@ -53,13 +53,21 @@ class Gunicorn:
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()  # never leave a server behind a failed start
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"gunicorn exited: {self.log.read_text()[-1000:]}")
             try:
                 if requests.get(f"{self.url}/accounts/login/", timeout=10).status_code == 200:
-                    return self
+                    return
             except requests.RequestException:
                 pass
             time.sleep(0.2)

@@ -183,13 +183,21 @@ class Stub:
             "--db", str(self.db_path), "--api-key", STUB_KEY, "--enable-control", "--entry-ms", str(self.entry_ms),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()  # never leave a stub behind a failed start
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"the Sage stub exited: {self.process.stderr.read().decode()[-500:]}")
-            with contextlib.suppress(requests.ConnectionError):
-                self.http.get(f"{self.url}/api/v1/health", headers=self.auth, timeout=1)
-                return self
+            with contextlib.suppress(requests.RequestException):
+                self.http.get(f"{self.url}/api/v1/health", headers=self.auth, timeout=5)
+                return
             time.sleep(0.1)
         raise BenchError("the Sage stub did not start within 30 s")
 
