@@ -24,7 +24,6 @@ from .support import (
     BenchError,
     CpuSampler,
     Row,
-    Workers,
     descendants,
     describe_cpu,
     free_port,
@@ -161,7 +160,8 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
     cookie = _session_cookie()
     close_database_connections()
 
-    with Gunicorn(context.var_dir) as web, Workers(1, context.redis(), context.var_dir, name="load") as worker:
+    worker = context.workers()  # the export runs in the first of them (its own queue); the others stay idle
+    with Gunicorn(context.var_dir) as web:
         _users(web.url, cookie, pages, 1)  # warm: templates, plans, connections of every gunicorn thread
         idle, idle_errors = _users(web.url, cookie, pages, per_user)
         run = run_start(
@@ -169,13 +169,13 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
             selection={"kind": "all", "filters": {}}, dispatch=False,
         )  # fmt: skip
         line_id = run.companies.get().pk
-        worker.send(RUN_COMPANY_TASK, line_id)
+        worker.send(RUN_COMPANY_TASK, line_id, solo=True)
         deadline = time.monotonic() + 120
         while SyncRunCompany.objects.filter(pk=line_id, status="queued").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         groups = {
             "gunicorn": lambda: descendants(web.process.pid),
-            "worker": worker.pids,
+            "workers": worker.pids,
             "postgres": postgres_backends(context.database),
             "stub": lambda: [stub.process.pid],
         }

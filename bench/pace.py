@@ -82,11 +82,13 @@ def _workers_row(context, scale: float) -> Row:
     # Two sets of companies, the same in number and size: each side exports companies of its own, from scratch.
     single = [_company(stub, connector, f"BENCHW1{index}") for index in range(COMPANIES)]
     many = [_company(stub, connector, f"BENCHW4{index}") for index in range(COMPANIES)]
-    with Workers(WORKERS, context.redis(), context.var_dir, name="export") as pool:
-        row.baseline_seconds, one = _export_with_workers(
-            context, pool, single, solo=True, prefix="W1-", per_company=per_company
-        )
-        row.seconds, four = _export_with_workers(context, pool, many, solo=False, prefix="W4-", per_company=per_company)
+    pool = context.workers()
+    if pool.count != WORKERS:
+        raise RuntimeError(f"export_workers needs a pool of {WORKERS} workers, not {pool.count}")
+    row.baseline_seconds, one = _export_with_workers(
+        context, pool, single, solo=True, prefix="W1-", per_company=per_company
+    )
+    row.seconds, four = _export_with_workers(context, pool, many, solo=False, prefix="W4-", per_company=per_company)
     for side, measured in (("1 worker", one), (f"{WORKERS} workers", four)):
         wrong = {code: got for code, got in measured["outcome"].items() if got != ("succeeded", per_company)}
         if len(measured["outcome"]) != COMPANIES or wrong:

@@ -30,6 +30,7 @@ from .support import (
     BenchError,
     Row,
     Stub,
+    Workers,
     bench_database_url,
     create_database,
     drop_database,
@@ -46,6 +47,7 @@ GROUPS = {
     "load": ("visuel_under_load",),
     "intake": ("intake",),
 }
+WORKER_PROCESSES = 4
 # The groups written before the context existed take (stub, scale, connector); the others the context.
 WITH_CONTEXT = {"pace", "load", "intake"}
 
@@ -57,7 +59,7 @@ class Context:
     def __init__(self, stub: Stub, connector, var_dir: Path, database_url: str, redis: str, exits):
         self.stub, self.connector, self.var_dir = stub, connector, var_dir
         self.database = database_url.rsplit("/", 1)[-1]
-        self._redis, self._exits, self._paced = redis, exits, None
+        self._redis, self._exits, self._paced, self._workers = redis, exits, None, None
 
     def paced(self):
         if self._paced is None:
@@ -67,6 +69,14 @@ class Context:
 
     def redis(self) -> str:
         return redis_url(self._redis)
+
+    def workers(self) -> Workers:
+        """One pool of real Celery workers for every row that needs some, started once (a start costs seconds)."""
+        if self._workers is None:
+            self._workers = self._exits.enter_context(
+                Workers(WORKER_PROCESSES, self.redis(), self.var_dir, name="bench")
+            )
+        return self._workers
 
 
 def _run_group(group: str, context: Context, scale: float, only: set[str]) -> list[Row]:

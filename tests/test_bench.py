@@ -47,4 +47,4 @@ def test_the_benchmark_prints_every_row_at_a_small_scale():
         assert by_name[name]["cpu_seconds"]["sfd"] > 0
     assert set(by_name["export_workers"]["cpu_seconds"]) == {"workers", "postgres", "stub"}
     assert by_name["export_workers"]["cpu_seconds"]["workers"] > 0
-    assert set(by_name["visuel_under_load"]["cpu_seconds"]) == {"gunicorn", "worker", "postgres", "stub"}
+    assert set(by_name["visuel_under_load"]["cpu_seconds"]) == {"gunicorn", "workers", "postgres", "stub"}
