@@ -48,3 +48,20 @@ def test_the_benchmark_prints_every_row_at_a_small_scale():
     assert set(by_name["export_workers"]["cpu_seconds"]) == {"workers", "postgres", "stub"}
     assert by_name["export_workers"]["cpu_seconds"]["workers"] > 0
     assert set(by_name["visuel_under_load"]["cpu_seconds"]) == {"gunicorn", "workers", "postgres", "stub"}
+
+
+def test_the_rows_with_real_workers_require_redis():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("BENCH_ONLY", "BENCH_KEEP_DB", "CELERY_BROKER_URL", "BENCH_REDIS_URL")
+    }
+    env |= {"BENCH_SCALE": "0.01", "BENCH_ONLY": "export_workers", "BENCH_DATABASE": f"sfd_bench_test_{os.getpid()}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Redis is required" in result.stderr
+    assert "Traceback" not in result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert (row["name"], row["ok"]) == ("export_workers", False)
