@@ -24,7 +24,8 @@ test: install
 	$(BIN)/pytest
 
 ## The benchmarks (bench/README.md): PostgreSQL from DATABASE_URL (default postgres@127.0.0.1:5432), where a
-## throwaway database <name>_bench is created and dropped; its own stub; one JSON line per benchmark. BENCH_SCALE=0.01
+## throwaway database <name>_bench is created and dropped; its own stubs; Redis from BENCH_REDIS_URL or
+## CELERY_BROKER_URL (required by the rows with real workers); one JSON line per benchmark. BENCH_SCALE=0.01
 ## for a quick run.
 bench: install
 	$(BIN)/python -m bench

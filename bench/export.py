@@ -21,6 +21,7 @@ from .support import (
     cpu_usage,
     describe_cpu,
     note,
+    profiled,
     scaled,
     sql,
     stopwatch,
@@ -67,7 +68,8 @@ def _batches(company) -> list[list[dict]]:
 
 def _start(company):
     from synchro.models import SyncRun
-    from synchro.services import run_start
+
+    from .targets import run_start
 
     run = run_start(
         trigger=SyncRun.Trigger.EXPORT,
@@ -79,14 +81,15 @@ def _start(company):
     return run.companies.get()
 
 
-def _export_row(stub: Stub, scale: float, connector) -> Row:
-    from synchro.services import run_company_execute
+def measure_export(row: Row, stub: Stub, connector, *, company_code: str, twin_code: str, prefix: str) -> dict:
+    """``row.n`` invoices of ``company_code`` exported in-process, against the same entries posted as pre-built batches
+    to ``twin_code``: fills the row's times and queries, returns the CPU seconds of each process on each side."""
+    from .targets import run_company_execute
 
-    count = scaled(10_000, scale)
-    row = Row(name="export", n=count, limit_ratio=1.3)
-    company = _company(stub, connector, COMPANY)
-    _company(stub, connector, TWIN)
-    create_invoices(company.pk, count, prefix="E")
+    count = row.n
+    company = _company(stub, connector, company_code)
+    _company(stub, connector, twin_code)
+    create_invoices(company.pk, count, prefix=prefix)
     # Statistics of the tables just loaded, as autovacuum leaves them on tables that live: without them, the planner
     # believes the lines fit in a page and reads all of them for each batch.
     vacuum_analyze("invoices_invoice", "invoices_invoiceline")
@@ -94,7 +97,7 @@ def _export_row(stub: Stub, scale: float, connector) -> Row:
 
     stub_pid = stub.process.pid if stub.process else None
     with cpu_usage(stub=stub_pid) as baseline_cpu, connector.client() as client, stopwatch() as elapsed:
-        results = [result for batch in batches for result in client.post_entries(TWIN, batch)]
+        results = [result for batch in batches for result in client.post_entries(twin_code, batch)]
     row.baseline_seconds = elapsed()
     refused = [result for result in results if result.status != "accepted"]
     if len(results) != count or refused:
@@ -102,15 +105,40 @@ def _export_row(stub: Stub, scale: float, connector) -> Row:
 
     line_id = _start(company).pk
     ((postgres_pid,),) = sql("SELECT pg_backend_pid()")
-    with cpu_usage(stub=stub_pid, postgres=postgres_pid) as export_cpu, counting() as queries, stopwatch() as elapsed:
+    with (
+        cpu_usage(stub=stub_pid, postgres=postgres_pid) as export_cpu,
+        counting() as queries,
+        profiled(row.name),
+        stopwatch() as elapsed,
+    ):
         line = run_company_execute(run_company_id=line_id)
     row.seconds, row.queries = elapsed(), queries()
     if (line.integrated, line.rejected, line.unknown) != (count, 0, 0):
         row.checks.append(f"export: {line.integrated} integrated, {line.rejected} rejected, {line.unknown} unknown")
-    note(f"export: {count} invoices, {len(batches)} batches: {row.seconds:.2f} s; baseline {row.baseline_seconds:.2f}")
+    note(f"{row.name}: {count} in {len(batches)} batches: {row.seconds:.2f} s; baseline {row.baseline_seconds:.2f}")
     # Where the time goes: on a machine of few cores, the CPU that SFD, PostgreSQL and the stub need together bounds
     # the wall-clock time from below (their sum divided by the cores), however well they overlap.
-    note(f"export CPU: {describe_cpu(export_cpu)} (this = SFD); baseline CPU: {describe_cpu(baseline_cpu)}")
+    note(f"{row.name} CPU: {describe_cpu(export_cpu)} (this = SFD); baseline CPU: {describe_cpu(baseline_cpu)}")
+    cpu = {"sfd": export_cpu["this"], "postgres": export_cpu["postgres"], "stub": export_cpu["stub"]}
+    row.extra["cpu_seconds"] = {name: None if value is None else round(value, 3) for name, value in cpu.items()}
+    row.extra["baseline_cpu_seconds"] = {
+        "client": round(baseline_cpu["this"], 3),
+        "stub": None if baseline_cpu["stub"] is None else round(baseline_cpu["stub"], 3),
+    }
+    return cpu
+
+
+def _export_row(stub: Stub, scale: float, connector) -> Row:
+    row = Row(name="export", n=scaled(10_000, scale), limit_ratio=1.5)
+    cpu = measure_export(row, stub, connector, company_code=COMPANY, twin_code=TWIN, prefix="E")
+    # SFD's own efficiency, which holds across machines: the CPU SFD and PostgreSQL spend per entry against what
+    # the stub spends booking it.
+    if cpu["postgres"] is not None and cpu["stub"]:
+        row.extra["cpu_ratio"] = round((cpu["sfd"] + cpu["postgres"]) / cpu["stub"], 3)
+    else:
+        row.extra["cpu_ratio"] = None
+        row.checks.append("cpu_ratio: the CPU of PostgreSQL or of the stub cannot be read (not on this machine?)")
+    row.extra["cpu_ratio_limit"] = 1.0
     return row
 
 

@@ -4,6 +4,8 @@ Environment:
 - ``DATABASE_URL``: a PostgreSQL server (``postgres://postgres@127.0.0.1:5432/sfd`` when unset); the benchmark
   creates its own database ``<name>_bench`` there (or ``BENCH_DATABASE``), and drops it at the end
   (``BENCH_KEEP_DB=1`` keeps it for a look);
+- ``BENCH_REDIS_URL`` or ``CELERY_BROKER_URL``: a Redis server, for the rows that run real Celery workers
+  (``export_workers``, ``visuel_under_load``); required by them;
 - ``BENCH_SCALE`` (1.0): multiplies every size; ``BENCH_ONLY``: comma-separated names to run a subset.
 
 Exit status: 2 when a benchmark crashed or could not run; 1 when a check failed at any scale (a count not exact, an
@@ -13,6 +15,7 @@ the timings and the memory are reported, not enforced: on tiny sizes, ratios mea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,41 +25,80 @@ import traceback
 from pathlib import Path
 
 from .support import (
+    ERP_ENTRY_MS,
     KEYS,
     BenchError,
     Row,
     Stub,
+    Workers,
     bench_database_url,
     create_database,
     drop_database,
     note,
     prepare_environment,
+    redis_url,
 )
 
 GROUPS = {
     "referential": ("referential_pull", "referential_repull"),
     "export": ("export", "memory"),
+    "pace": ("export_erp_pace", "export_workers"),
     "visuel": ("visuel_page", "select_all_export"),
+    "load": ("visuel_under_load",),
+    "intake": ("intake",),
 }
+WORKER_PROCESSES = 4
+# The groups written before the context existed take (stub, scale, connector); the others the context.
+WITH_CONTEXT = {"pace", "load", "intake"}
 
 
-def _run_group(group: str, stub: Stub, scale: float, connector, only: set[str]) -> list[Row]:
+class Context:
+    """What the rows share: the raw stub and its connector, and on demand a stub at a real ERP's pace
+    (``--entry-ms``), Redis for real workers (required by the rows that need it), the throwaway directory."""
+
+    def __init__(self, stub: Stub, connector, var_dir: Path, database_url: str, redis: str, exits):
+        self.stub, self.connector, self.var_dir = stub, connector, var_dir
+        self.database = database_url.rsplit("/", 1)[-1]
+        self._redis, self._exits, self._paced, self._workers = redis, exits, None, None
+
+    def paced(self):
+        if self._paced is None:
+            stub = self._exits.enter_context(Stub(self.var_dir, entry_ms=ERP_ENTRY_MS, name="sage-stub-paced"))
+            self._paced = (stub, _connector(stub, name="Sage FRP 1000 (bench, au rythme d'un ERP)"))
+        return self._paced
+
+    def redis(self) -> str:
+        return redis_url(self._redis)
+
+    def workers(self) -> Workers:
+        """One pool of real Celery workers for every row that needs some, started once (a start costs seconds)."""
+        if self._workers is None:
+            self._workers = self._exits.enter_context(
+                Workers(WORKER_PROCESSES, self.redis(), self.var_dir, name="bench")
+            )
+        return self._workers
+
+
+def _run_group(group: str, context: Context, scale: float, only: set[str]) -> list[Row]:
     import importlib
 
-    return importlib.import_module(f"bench.{group}").run(stub, scale, connector, only=only)
+    module = importlib.import_module(f"bench.{group}")
+    if group in WITH_CONTEXT:
+        return module.run(context, scale, only=only)
+    return module.run(context.stub, scale, context.connector, only=only)
 
 
-def _connector(stub: Stub):
+def _connector(stub: Stub, name: str = "Sage FRP 1000 (bench)"):
     from connectors.models import Connector
 
-    connector = Connector.objects.create(name="Sage FRP 1000 (bench)", url=stub.url, timeout_seconds=60)
+    connector = Connector.objects.create(name=name, url=stub.url, timeout_seconds=60)
     connector.set_api_key("bench-sage-key")
     connector.save()
     return connector
 
 
 def _print(row: dict) -> None:
-    assert tuple(row) == KEYS
+    assert tuple(row)[: len(KEYS)] == KEYS
     print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
@@ -74,6 +116,8 @@ def main() -> int:
     except BenchError as error:
         print(f"make bench: {error}", file=sys.stderr)
         return 2
+    # Read before prepare_environment drops it: the broker of the rows that run real workers.
+    redis = os.environ.get("BENCH_REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or ""
     var_dir = Path(tempfile.mkdtemp(prefix="sfd-bench-"))
     prepare_environment(database_url, var_dir)
     crashed = unsound = failed = False
@@ -84,14 +128,18 @@ def main() -> int:
         django.setup()
         call_command("migrate", verbosity=0)
         note(f"scale {scale}, database {database_url.rsplit('/', 1)[-1]}, var {var_dir}")
-        with Stub(var_dir) as stub:
-            connector = _connector(stub)
+        with Stub(var_dir) as stub, contextlib.ExitStack() as exits:
+            context = Context(stub, _connector(stub), var_dir, database_url, redis, exits)
             for group, group_names in GROUPS.items():
                 wanted = [name for name in group_names if name in only]
                 if not wanted:
                     continue
                 try:
-                    rows = _run_group(group, stub, scale, connector, set(wanted))
+                    rows = _run_group(group, context, scale, set(wanted))
+                except BenchError as error:
+                    print(f"make bench: {error}", file=sys.stderr)
+                    crashed = True
+                    rows = [Row(name=name, n=0, checks=[str(error)]) for name in wanted]
                 except Exception:
                     traceback.print_exc()
                     crashed = True

@@ -24,14 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/sfd"
 STUB_KEY = "bench-sage-key"
 KEYS = ("name", "n", "seconds", "baseline_seconds", "ratio", "peak_rss_mb", "queries", "target", "ok")
+# Besides KEYS, a row may carry details of its own after them (``cpu_ratio``, CPU seconds per process).
 TARGETS = {
-    "referential_pull": "ratio <= 1.5",
+    "referential_pull": "ratio <= 1.3",
     "referential_repull": "ratio <= 0.1",
-    "export": "ratio <= 1.3",
+    "export": "ratio <= 1.5 and cpu_ratio <= 1.0",
     "memory": "peak_rss_mb <= 300",
+    "export_erp_pace": "ratio <= 1.05",
+    "export_workers": "throughput ratio >= 3.5",
     "visuel_page": "ratio <= 2 and queries <= 10",
     "select_all_export": "ratio <= 3",
+    "visuel_under_load": "p95 ratio <= 2",
+    "intake": "ratio <= 1.5",
 }
+# The pace of a real ERP for the rows that say so: what the stub waits per entry (``--entry-ms``), sleeping.
+ERP_ENTRY_MS = 2.0
 
 
 class BenchError(Exception):
@@ -99,6 +106,22 @@ def drop_database(url: str) -> None:
         )
 
 
+def redis_url(url: str) -> str:
+    """The Redis of the rows that run real Celery workers (``BENCH_REDIS_URL``, else ``CELERY_BROKER_URL`` as the
+    caller had it, read before ``prepare_environment`` drops it), checked. Required: without it those rows fail."""
+    if not url.startswith("redis://"):
+        raise BenchError(
+            f"Redis is required: set BENCH_REDIS_URL or CELERY_BROKER_URL to a redis:// URL (it is {url or 'unset'!r})."
+        )
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except Exception as exc:
+        raise BenchError(f"Redis does not answer at {url}: {exc}") from None
+    return url
+
+
 def prepare_environment(database_url: str, var_dir: Path) -> None:
     """Settings of the benchmark's own: its database, its var/ and a file-system broker nobody consumes (the
     « Exporter » request enqueues one message; no worker of anyone else must ever receive it)."""
@@ -146,8 +169,9 @@ def free_port() -> int:
 class Stub:
     """The stub as its own process, with its own SQLite file and its control surface."""
 
-    def __init__(self, directory: Path):
-        self.db_path = directory / "sage-stub.sqlite3"
+    def __init__(self, directory: Path, *, entry_ms: float = 0.0, name: str = "sage-stub"):
+        self.db_path = directory / f"{name}.sqlite3"
+        self.entry_ms = entry_ms
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = requests.Session()
@@ -156,16 +180,24 @@ class Stub:
     def __enter__(self) -> Stub:
         command = [
             sys.executable, "-m", "connectors.sage_frp1000.stub", "--port", str(self.port),
-            "--db", str(self.db_path), "--api-key", STUB_KEY, "--enable-control",
+            "--db", str(self.db_path), "--api-key", STUB_KEY, "--enable-control", "--entry-ms", str(self.entry_ms),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()  # never leave a stub behind a failed start
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"the Sage stub exited: {self.process.stderr.read().decode()[-500:]}")
-            with contextlib.suppress(requests.ConnectionError):
-                self.http.get(f"{self.url}/api/v1/health", headers=self.auth, timeout=1)
-                return self
+            with contextlib.suppress(requests.RequestException):
+                self.http.get(f"{self.url}/api/v1/health", headers=self.auth, timeout=5)
+                return
             time.sleep(0.1)
         raise BenchError("the Sage stub did not start within 30 s")
 
@@ -244,6 +276,94 @@ def cpu_usage(**pids: int | None) -> Iterator[dict[str, float | None]]:
         used[name] = None if now is None or started[name] is None else now - started[name]
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a Celery worker and its pool), read from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    return found
+
+
+class CpuSampler:
+    """CPU seconds of groups of processes that come and go (PostgreSQL backends, worker pools) over a block:
+    ``with CpuSampler(postgres=lambda: [...pids]) as used: ...``. A thread samples each group's processes every
+    ``interval``; a process alive at the start counts from then, one born inside the block from its birth, until the
+    last sample (up to ``interval`` of a process that ends inside the block is missed: none of ours does)."""
+
+    def __init__(self, interval: float = 0.25, **groups: Callable[[], list[int]]):
+        import threading
+
+        self.groups = groups
+        self.interval = interval
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.used: dict[str, float | None] = {}
+
+    def _sample(self, *, starting: bool = False) -> None:
+        for name, pids in self.groups.items():
+            for pid in pids():
+                seconds = process_cpu_seconds(pid)
+                if seconds is None:
+                    continue
+                # A process alive at the start counts from then; one born inside the block, from its birth.
+                self.first.setdefault((name, pid), seconds if starting else 0.0)
+                self.last[(name, pid)] = seconds
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval):
+            with contextlib.suppress(Exception):
+                self._sample()
+
+    def __enter__(self) -> dict[str, float | None]:
+        self._sample(starting=True)
+        self.thread.start()
+        return self.used
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._sample()
+        for pids in self.groups.values():
+            getattr(pids, "close", lambda: None)()
+        for name in self.groups:
+            keys = [key for key in self.first if key[0] == name]
+            self.used[name] = sum(self.last[key] - self.first[key] for key in keys) if keys else None
+
+
+def postgres_backends(database: str) -> Callable[[], list[int]]:
+    """The backends of one database (every connection of SFD's processes to it), by ``pg_stat_activity``, read
+    from a connection of its own (the sampler's thread)."""
+    import psycopg
+    from django.db import connection
+
+    info = connection.settings_dict
+    own = psycopg.connect(
+        host=info.get("HOST") or "127.0.0.1", port=info.get("PORT") or 5432, user=info.get("USER") or "postgres",
+        password=info.get("PASSWORD") or None, dbname=database, autocommit=True,
+    )  # fmt: skip
+    own_pid = own.info.backend_pid
+
+    def pids() -> list[int]:
+        rows = own.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s", [database, own_pid])
+        return [pid for (pid,) in rows.fetchall()]
+
+    pids.close = own.close  # type: ignore[attr-defined]
+    return pids
+
+
 def describe_cpu(used: dict[str, float | None]) -> str:
     return ", ".join(f"{name} {'?' if value is None else f'{value:.2f}'} s" for name, value in used.items())
 
@@ -275,6 +395,8 @@ class Row:
     limit_ratio: float | None = None
     limit_queries: int | None = None
     limit_rss_mb: float | None = None
+    extra: dict = field(default_factory=dict)  # details printed after KEYS (cpu_ratio, CPU per process…)
+    higher_is_better: bool = False  # a throughput ratio: ok when ratio >= limit_ratio
 
     @property
     def target(self) -> str:
@@ -284,6 +406,8 @@ class Row:
     def ratio(self) -> float | None:
         if self.seconds is None or not self.baseline_seconds:
             return None
+        if self.higher_is_better:  # a throughput: the baseline's time over this one's
+            return self.baseline_seconds / self.seconds
         return self.seconds / self.baseline_seconds
 
     @property
@@ -297,7 +421,13 @@ class Row:
     def ok(self) -> bool:
         if not self.sound:
             return False
-        if self.limit_ratio is not None and (self.ratio is None or self.ratio > self.limit_ratio):
+        if self.limit_ratio is not None:
+            if self.ratio is None:
+                return False
+            if (self.ratio < self.limit_ratio) if self.higher_is_better else (self.ratio > self.limit_ratio):
+                return False
+        limit_cpu = self.extra.get("cpu_ratio_limit")
+        if limit_cpu is not None and (self.extra.get("cpu_ratio") is None or self.extra["cpu_ratio"] > limit_cpu):
             return False
         return self.limit_rss_mb is None or (self.peak_rss_mb is not None and self.peak_rss_mb <= self.limit_rss_mb)
 
@@ -315,9 +445,163 @@ class Row:
             "queries": self.queries,
             "target": self.target,
             "ok": self.ok,
-        }
+        } | {key: value for key, value in self.extra.items() if not key.endswith("_limit")}
 
 
 def note(text: str) -> None:
     """Details for the reader (stderr), never mixed with the JSON rows of stdout."""
     print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+# --- real Celery workers ----------------------------------------------------------------------------
+
+
+class Workers:
+    """``count`` real Celery worker processes (one task at a time each, prefork), on Redis, consuming a queue of the
+    benchmark's own, with the benchmark's database and settings; ``send`` hands them a task by name. The first
+    worker also consumes a queue of its own (``send(..., solo=True)``): one pool serves a measure with one worker
+    and one with all of them, started once."""
+
+    def __init__(self, count: int, redis: str, directory: Path, *, name: str):
+        import uuid
+
+        self.count = count
+        self.redis = redis
+        self.queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+        self.solo_queue = f"{self.queue}-solo"
+        self.hostnames = [f"{self.queue}-{index}@bench" for index in range(count)]
+        self.logs = [directory / f"{self.queue}-{index}.log" for index in range(count)]
+        self.processes: list[subprocess.Popen] = []
+        self.app = None
+
+    def __enter__(self) -> Workers:
+        from celery import Celery
+
+        env = os.environ | {
+            "CELERY_BROKER_URL": self.redis,
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "PYTHONUNBUFFERED": "1",
+        }
+        for index, (hostname, log_path) in enumerate(zip(self.hostnames, self.logs, strict=True)):
+            queues = f"{self.queue},{self.solo_queue}" if index == 0 else self.queue
+            command = [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", queues, "--concurrency", "1",
+                "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                "--hostname", hostname,
+            ]  # fmt: skip
+            with open(log_path, "ab") as log:
+                process = subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            self.processes.append(process)
+        self.app = Celery("bench", broker=self.redis)
+        self.app.conf.broker_connection_retry_on_startup = True
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [process.args[-1] for process in self.processes if process.poll() is not None]
+            if dead:
+                raise BenchError(f"a Celery worker exited at start: {self.logs[0].read_text()[-1500:]}")
+            replies = self.app.control.ping(destination=self.hostnames, timeout=1.0)
+            if len({name for reply in replies for name in reply}) == self.count:
+                return
+        raise BenchError(f"{self.count} Celery workers not ready within {timeout:.0f} s")
+
+    def send(self, task: str, *args, solo: bool = False) -> None:
+        self.app.send_task(task, args=list(args), queue=self.solo_queue if solo else self.queue)
+
+    def pids(self) -> list[int]:
+        return [pid for process in self.processes if process.poll() is None for pid in descendants(process.pid)]
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        if self.app is not None:
+            with contextlib.suppress(Exception), self.app.connection_for_write() as connection:
+                connection.default_channel.queue_delete(self.queue)
+                connection.default_channel.queue_delete(self.solo_queue)
+            self.app.close()
+
+
+# --- profiles (BENCH_PROFILE=<directory>) -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiled(name: str) -> Iterator[None]:
+    """With ``BENCH_PROFILE=<directory>``, the block is profiled: pyinstrument's call tree of wall time
+    (``<name>.txt`` and ``.html``), or with ``BENCH_PROFILE_CPU=1`` cProfile's on the CPU clock (``<name>-cpu.txt``),
+    and the time of each SQL statement, grouped by its text (``<name>-sql.txt``). A profiled run's timings are not
+    the benchmark's: the profiler costs time of its own."""
+    directory = os.environ.get("BENCH_PROFILE")
+    if not directory:
+        yield
+        return
+    import re
+    from collections import defaultdict
+
+    from django.db import connection
+    from pyinstrument import Profiler
+
+    statements: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = re.sub(r'"s\d+_x\d+"', '"…"', re.sub(r"\s+", " ", sql))[:300]
+            statements[key][0] += 1
+            statements[key][1] += time.perf_counter() - began
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("BENCH_PROFILE_CPU") == "1":
+        # CPU, not wall time: cProfile on the process's CPU clock (the calling thread only).
+        import cProfile
+        import io
+        import pstats
+
+        cpu_profiler = cProfile.Profile(time.process_time)
+        with connection.execute_wrapper(timed):
+            cpu_profiler.enable()
+            try:
+                yield
+            finally:
+                cpu_profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(cpu_profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+        (target / f"{name}-cpu.txt").write_text(out.getvalue())
+    else:
+        profiler = Profiler(interval=0.001)
+        with connection.execute_wrapper(timed):
+            profiler.start()
+            try:
+                yield
+            finally:
+                profiler.stop()
+        (target / f"{name}.txt").write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+        (target / f"{name}.html").write_text(profiler.output_html())
+    total = sum(seconds for _count, seconds, _ in statements.values())
+    lines = [f"{total:.3f} s in {sum(c for c, _s, _ in statements.values())} statements (wall time seen by SFD)"]
+    for key, (count, seconds, _) in sorted(statements.items(), key=lambda item: -item[1][1]):
+        lines.append(f"{seconds:8.3f} s {count:6d} × {key}")
+    (target / f"{name}-sql.txt").write_text("\n".join(lines) + "\n")
+    note(f"profile of {name}: {target}/{name}.txt, .html, -sql.txt")

@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enable-control", action="store_true", help="serve the test-only /_control surface")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
+        "--entry-ms",
+        type=float,
+        default=float(os.environ.get("SAGE_STUB_ENTRY_MS", "0")),
+        metavar="N",
+        help="wait N ms (sleeping, no CPU) per entry of a posted batch, as a remote ERP does",
+    )
+    parser.add_argument(
         "--generate-company", default="BENCH", metavar="CODE", help="company that --suppliers/--accounts fill"
     )
     parser.add_argument("--suppliers", type=int, default=0, help="generate this many suppliers (large referential)")
@@ -28,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
 
     directory = os.path.dirname(os.path.abspath(args.db))
     os.makedirs(directory, exist_ok=True)
+    if args.entry_ms < 0:
+        parser.error("--entry-ms must be positive or zero")
     server = make_server(
-        args.host, args.port, args.db, args.api_key, enable_control=args.enable_control, verbose=args.verbose
+        args.host,
+        args.port,
+        args.db,
+        args.api_key,
+        enable_control=args.enable_control,
+        verbose=args.verbose,
+        entry_ms=args.entry_ms,
     )
     if args.suppliers or args.accounts:
         started = time.monotonic()

@@ -79,12 +79,23 @@ class StubServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, store: Store, api_key: str, enable_control: bool, verbose: bool = False):
+    def __init__(
+        self,
+        address,
+        store: Store,
+        api_key: str,
+        enable_control: bool,
+        verbose: bool = False,
+        entry_ms: float = 0.0,
+    ):
         super().__init__(address, Handler)
         self.store = store
         self.api_key = api_key
         self.enable_control = enable_control
         self.verbose = verbose
+        # A real ERP spends milliseconds on each entry it books, most of them waiting (its own database, its
+        # locks, the network): a sleep, not CPU, so that the benchmarks see the ERP's pace without its load.
+        self.entry_ms = entry_ms
         self.faults = Faults()
         self.stats: dict[str, int] = {}
         self.stats_lock = threading.Lock()
@@ -331,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
         with store.write() as db:
             for entry in body["entries"]:
                 results.append(self._book(store, db, company, entry, simulate=mode == "simulation"))
+        if self.server.entry_ms:
+            # Outside the write lock: the ERP books the batches of different companies side by side.
+            time.sleep(len(results) * self.server.entry_ms / 1000)
         return {"mode": mode, "results": results}
 
     def _book(self, store: Store, db, company: dict, entry, *, simulate: bool) -> dict:
@@ -508,6 +522,13 @@ def generate(store: Store, company: str, *, suppliers: int = 0, accounts: int = 
 
 
 def make_server(
-    host: str, port: int, db_path: str, api_key: str, *, enable_control: bool = False, verbose: bool = False
+    host: str,
+    port: int,
+    db_path: str,
+    api_key: str,
+    *,
+    enable_control: bool = False,
+    verbose: bool = False,
+    entry_ms: float = 0.0,
 ) -> StubServer:
-    return StubServer((host, port), Store(db_path), api_key, enable_control, verbose)
+    return StubServer((host, port), Store(db_path), api_key, enable_control, verbose, entry_ms)
