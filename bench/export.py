@@ -67,7 +67,7 @@ def _batches(company) -> list[list[dict]]:
 
 def _start(company):
     from synchro.models import SyncRun
-    from synchro.services import run_start
+    from synchro.runs import run_start
 
     run = run_start(
         trigger=SyncRun.Trigger.EXPORT,
@@ -80,7 +80,7 @@ def _start(company):
 
 
 def _export_row(stub: Stub, scale: float, connector) -> Row:
-    from synchro.services import run_company_execute
+    from synchro.runs import run_company_execute
 
     count = scaled(10_000, scale)
     row = Row(name="export", n=count, limit_ratio=1.3)

@@ -13,7 +13,7 @@ def main(run_company_id: int) -> None:
 
     django.setup()
     from bench.support import counting
-    from synchro.services import run_company_execute
+    from synchro.runs import run_company_execute
 
     with counting() as queries:
         line = run_company_execute(run_company_id=run_company_id)

@@ -224,7 +224,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 SCHEDULER_TICK_SECONDS = env_float("SCHEDULER_TICK_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
-    "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
+    "schedule-tick": {"task": "synchro.tasks.schedule_tick", "schedule": SCHEDULER_TICK_SECONDS},
     # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
     "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
     # Each Sage FRP 1000 server's /health, stored for /healthz, which never calls Sage itself. A probe that waited in

@@ -13,7 +13,7 @@ from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_set_bap, invoice_update, invoice_validate
 from synchro.hints import HINTS, field_label, hint_for
 from synchro.models import Anomaly, SyncItem, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import make_invoice
 from tests.support.workers import wait_for
 
@@ -44,7 +44,7 @@ def test_validated_invoices_are_integrated_with_their_piece_numbers(pulled, sage
     assert (line.status, line.integrated, line.rejected) == (SyncRunCompany.Status.SUCCEEDED, 2, 0)
     for invoice in (first, second):
         invoice.refresh_from_db()
-        assert invoice.status == Invoice.Status.INTEGRATED and invoice.export_state == ExportState.DONE
+        assert invoice.status == Invoice.Status.INTEGRATED and invoice.export_state == ExportState.INTEGRATED
         assert invoice.sage_piece_number.startswith("ACH2026")
         assert invoice.integrated_version == 1
         assert invoice.events.filter(kind="integrated").exists()
@@ -142,7 +142,7 @@ def test_a_bap_given_after_integration_is_pushed_once(pulled, sage, bob):
     line = export(pulled, kind="update")
     invoice.refresh_from_db()
     assert line.updated == 1
-    assert invoice.update_state == ExportState.DONE and invoice.bap_pushed_version == 3
+    assert invoice.update_state == ExportState.INTEGRATED and invoice.bap_pushed_version == 3
     assert sage.get(f"/companies/JNO/entries/{invoice.external_id}").json()["bap"] is True
     assert SyncItem.objects.get(invoice=invoice, kind=SyncItem.Kind.UPDATE).key == f"SFD-{invoice.pk}-BAP3"
     assert export(pulled, kind="update").updated == 0
@@ -174,7 +174,7 @@ def test_an_update_of_a_piece_sage_no_longer_has_is_an_anomaly(pulled, sage, bob
     line = export(pulled, kind="update")
     invoice.refresh_from_db()
     assert (line.rejected, line.update_rejected) == (0, 1) and invoice.update_state == ExportState.REJECTED
-    assert invoice.export_state == ExportState.DONE
+    assert invoice.export_state == ExportState.INTEGRATED
     assert Anomaly.objects.get(invoice=invoice, cleared_at__isnull=True).code == "ENTRY_UNKNOWN"
 
 

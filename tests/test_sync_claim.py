@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from companies.models import Company
 from companies.services import CompanyBusy, company_sync_claim, company_sync_claimed
+from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
+from synchro.runs import run_start
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -89,7 +90,7 @@ def line(jno):
 
 def _reap(django_capture_on_commit_callbacks) -> tuple[dict, int]:
     with django_capture_on_commit_callbacks() as dispatched:
-        reaped = synchro_reap()
+        reaped = orphans_reap()
     return reaped, len(dispatched)
 
 

@@ -24,8 +24,9 @@ from invoices.accounting import EntryError
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_set_bap, invoice_update, invoice_validate
 from invoices.validation import entry_for_invoice
+from synchro.export import CompanyExporter
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import CompanyExporter, run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import make_invoice
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -172,14 +173,14 @@ class Synchronisation(RuleBasedStateMachine):
             status__in=[Invoice.Status.TO_VALIDATE, Invoice.Status.TO_COMPLETE]
         )
         for invoice in validated:
-            assert invoice.export_state in (ExportState.DONE, ExportState.REJECTED), (
+            assert invoice.export_state in (ExportState.INTEGRATED, ExportState.REJECTED), (
                 invoice.number,
                 invoice.export_state,
             )
             if invoice.status == Invoice.Status.INTEGRATED:
                 found = self.sage.get(f"/companies/JNO/entries/{invoice.external_id}").json()
                 assert found["piece_number"] == invoice.sage_piece_number
-                assert invoice.update_state in (ExportState.NONE, ExportState.DONE)
+                assert invoice.update_state in (ExportState.NONE, ExportState.INTEGRATED)
                 assert bool(found["bap"]) == invoice.bap
         self.each_entry_at_most_once_in_sage()
         SEEN["integrated"] += validated.filter(status=Invoice.Status.INTEGRATED).count()
