@@ -1,4 +1,4 @@
-"""What Celery beat drives: the tick every minute (the due automatic run, claimed once per slot) and the reaper."""
+"""What Celery beat drives: the tick every minute (the due automatic run, once per schedule slot) and the reaper."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from companies.models import Company
-from connectors.services import schedule_claim
+from connectors.services import schedule_slot_take
 from core.services import heartbeat_touch
 from invoices.counters import state_counts_compact
 
@@ -24,12 +24,12 @@ logger = logging.getLogger(__name__)
 def orphans_reap() -> dict:
     """Finish what a lost message or a dead worker left: the database is the source of truth, not the broker.
 
-    - a run line *en cours* whose company is no longer held (its worker died: a live sync renews its claim) is
+    - a run line *en cours* whose company is no longer held (its worker died: a live sync renews its lease) is
       dispatched again at once; a line *en attente* whose company is free, once ``SYNC_REAP_SECONDS`` have passed
       (its message may only be waiting behind others);
     - a referential pull *en cours* whose company is no longer held is dispatched again, and so is a pull *en
       attente* for longer than ``SYNC_REAP_SECONDS``.
-    A claim runs out ``SYNC_LEASE_SECONDS`` after its holder's last renewal, so a sync that is alive is never touched.
+    A lease runs out ``SYNC_LEASE_SECONDS`` after its holder's last renewal, so a sync that is alive is never touched.
     """
     from companies.tasks import company_pull
 
@@ -37,7 +37,7 @@ def orphans_reap() -> dict:
 
     now = timezone.now()
     quiet = now - dt.timedelta(seconds=settings.SYNC_REAP_SECONDS)
-    free = Q(company__sync_claim_until__isnull=True) | Q(company__sync_claim_until__lt=now)
+    free = Q(company__sync_lease_until__isnull=True) | Q(company__sync_lease_until__lt=now)
     open_lines = SyncRunCompany.objects.filter(status__in=[SyncRunCompany.Status.QUEUED, SyncRunCompany.Status.RUNNING])
     lines = list(
         open_lines.filter(free)
@@ -52,7 +52,7 @@ def orphans_reap() -> dict:
         # Touch the line so that the next reap leaves it alone while this dispatch is on its way.
         SyncRunCompany.objects.filter(pk=pk).update(queued_at=now, started_at=None, status=SyncRunCompany.Status.QUEUED)
         run_company_task.delay_on_commit(pk)
-    company_free = Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now)
+    company_free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
     pulls = list(
         Company.objects.filter(company_free)
         .filter(
@@ -71,12 +71,12 @@ def orphans_reap() -> dict:
 
 
 def schedule_tick(*, now: dt.datetime | None = None) -> SyncRun | None:
-    """What Celery beat runs every minute: a heartbeat, the due automatic run (claimed once), the reaper, and the
+    """What Celery beat runs every minute: a heartbeat, the due automatic run (its slot taken once), the reaper, and the
     folding of the Visuel counter's deltas (``invoices.counters``)."""
     now = now or timezone.now()
     heartbeat_touch("beat")
     run = None
-    slot = schedule_claim(now=now)
+    slot = schedule_slot_take(now=now)
     if slot is not None:
         companies = list(Company.objects.filter(active=True).select_related("connector"))
         try:

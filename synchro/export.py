@@ -1,5 +1,8 @@
 """The export of entries (*créations*) to Sage FRP 1000, exactly once.
 
+Over 450 lines, the exactly-once protocol reads as one: preparing, sending, reconciling and recording a batch share
+their states.
+
 The protocol (``CompanyExporter.export_creations``):
 
 - every version of an entry has a stable key (``SFD-<invoice>-V<version>``), Sage's idempotency key;
@@ -30,7 +33,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.services import company_sync_renew
+from companies.lease import company_lease_renew
 from connectors.sage_frp1000.client import ErrorTriple, SageClient, SageError, SageUnavailable, error_triples
 from core.bulk import rows_copy, rows_update
 from core.services import actor_label
@@ -143,11 +146,11 @@ class CompanyExporter:
         self._totals[kind] -= 1
 
     def heartbeat(self) -> None:
-        """Renew the claim on the company once a tenth of its lease has passed (not on every batch): a sync that has
+        """Renew the lease on the company once a tenth of its lease has passed (not on every batch): a sync that has
         stalled for a whole lease finds out here that it lost the company, and stops."""
         if time.monotonic() - self._renewed < settings.SYNC_LEASE_SECONDS / 10:
             return
-        if not company_sync_renew(company_id=self.company.pk, token=self.token):
+        if not company_lease_renew(company_id=self.company.pk, token=self.token):
             raise SageError(_("La synchronisation a perdu la main sur la société (délai dépassé) : elle sera reprise."))
         self._renewed = time.monotonic()
 
@@ -252,7 +255,7 @@ class CompanyExporter:
             logger.exception("export of %s interrupted: batches left en cours for recovery", self.company.code)
 
     def _prepare(self, invoice_ids: list[int]) -> list[SyncItem]:
-        """Claim a batch: committed *en cours* (with their keys and payloads) before the network call.
+        """Prepare a batch: committed *en cours* (with their keys and payloads) before the network call.
 
         The invoices are locked in key order and read as plain rows (``batch_rows``, ``batch_payloads``).
         """

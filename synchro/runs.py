@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from companies.lease import CompanyBusy, company_leased
 from companies.models import Company
 from companies.selectors import companies_for_user
-from companies.services import CompanyBusy, company_referential_pull_claimed, company_sync_claimed
+from companies.services import company_referential_pull_leased
 from connectors.sage_frp1000.client import SageError
 from core.logging import sync_logger
 from core.services import audit_record
@@ -93,8 +94,8 @@ def run_finalize(run_id: int) -> SyncRun | None:
 def run_company_execute(*, run_company_id: int, token: str | None = None) -> SyncRunCompany:
     """One company of a run: referential pull (automatic runs), then export of entries and updates.
 
-    ``token`` identifies this attempt in the company's claim (a task passes its own id, so that the same message
-    redelivered after its worker died takes its claim back). Raises ``CompanyBusy`` when another sync holds the
+    ``token`` identifies this attempt in the company's lease (a task passes its own id, so that the same message
+    redelivered after its worker died takes its lease back). Raises ``CompanyBusy`` when another sync holds the
     company; the caller decides to wait or to say so.
     """
     line = SyncRunCompany.objects.select_related("run", "company__connector", "run__user").get(pk=run_company_id)
@@ -104,20 +105,20 @@ def run_company_execute(*, run_company_id: int, token: str | None = None) -> Syn
     token = token or uuid.uuid4().hex
     log = sync_logger(logger, run_id=run.pk, company=company.code)
     if run.is_simulation:
-        # Claimed like an export: one sync per company, and a simulation that lasts is alive, not reaped.
-        with company_sync_claimed(company, token=token, label=SIMULATION_LABEL):
+        # Leased like an export: one sync per company, and a simulation that lasts is alive, not reaped.
+        with company_leased(company, token=token, label=SIMULATION_LABEL):
             simulation_run(line, log)
         run_finalize(run.pk)
         line.refresh_from_db()
         return line
-    with company_sync_claimed(company, token=token, label=EXPORT_LABEL):
+    with company_leased(company, token=token, label=EXPORT_LABEL):
         SyncRunCompany.objects.filter(pk=line.pk).update(
             status=SyncRunCompany.Status.RUNNING, started_at=timezone.now()
         )
         status, error = SyncRunCompany.Status.SUCCEEDED, ""
         try:
             if run.include_pull:
-                outcome = company_referential_pull_claimed(company=company, token=token, actor=run.user)
+                outcome = company_referential_pull_leased(company=company, token=token, actor=run.user)
                 SyncRunCompany.objects.filter(pk=line.pk).update(pull_counts=outcome.counts)
                 if outcome.error:
                     raise SageError(_("Référentiel : %(error)s") % {"error": outcome.error})

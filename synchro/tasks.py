@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from companies.services import CompanyBusy
+from companies.lease import CompanyBusy
 
 from . import beat
 from .models import SyncRunCompany
@@ -36,7 +36,7 @@ def reap() -> dict:
 
 @shared_task(ignore_result=True)
 def schedule_tick() -> int | None:
-    """Beat's only synchronisation entry: every minute. Claims its slot in the database, so a second beat is
+    """Beat's only synchronisation entry: every minute. Takes its slot in the database, so a second beat is
     harmless."""
     run = beat.schedule_tick()
     return run.pk if run else None

@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.db import connection
 
+from companies.lease import company_lease_take
 from companies.models import Account, Supplier
-from companies.services import company_referential_pull, company_sync_claim
+from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_set_bap, invoice_update, invoice_validate
 from synchro.hints import HINTS, field_label, hint_for
@@ -179,10 +180,10 @@ def test_an_update_of_a_piece_sage_no_longer_has_is_an_anomaly(pulled, sage, bob
 
 
 def test_a_busy_company_is_said_deja_en_cours(pulled, sage):
-    from companies.services import CompanyBusy
+    from companies.lease import CompanyBusy
 
     make_invoice(pulled, validate=True)
-    assert company_sync_claim(company_id=pulled.pk, token="someone-else", label="mise à jour du référentiel")
+    assert company_lease_take(company_id=pulled.pk, token="someone-else", label="mise à jour du référentiel")
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[pulled], selection={"kind": "all"})
     with pytest.raises(CompanyBusy) as busy:
         run_company_execute(run_company_id=run.companies.get().pk)

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from companies.services import CompanyBusy, company_referential_pull
+from companies.lease import CompanyBusy
+from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncItem, SyncRun, SyncRunCompany
 from synchro.runs import run_company_execute, run_start

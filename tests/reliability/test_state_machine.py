@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from companies.lease import CompanyBusy, company_lease_take
 from companies.models import Account, Company, Supplier
-from companies.services import CompanyBusy, company_referential_pull, company_sync_claim
+from companies.services import company_referential_pull
 from connectors.sage_frp1000.client import SageError
 from invoices.accounting import EntryError
 from invoices.models import ExportState, Invoice
@@ -55,7 +56,7 @@ class Synchronisation(RuleBasedStateMachine):
     @initialize()
     def fresh_erp(self):
         self.sage.reset()
-        Company.objects.filter(pk=self.company.pk).update(sync_claim_token="", sync_claim_until=None)
+        Company.objects.filter(pk=self.company.pk).update(sync_lease_token="", sync_lease_until=None)
 
     # --- what users do ---
 
@@ -125,7 +126,7 @@ class Synchronisation(RuleBasedStateMachine):
         run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[self.company], selection={"kind": "all"})
         line = run.companies.get()
         token = f"dead-{run.pk}"
-        if not company_sync_claim(company_id=self.company.pk, token=token, label="export"):
+        if not company_lease_take(company_id=self.company.pk, token=token, label="export"):
             return
         exporter = CompanyExporter(line, token)
         SEEN["crashes"] += 1
@@ -136,7 +137,7 @@ class Synchronisation(RuleBasedStateMachine):
                 with contextlib.suppress(SageError):
                     exporter.client.post_entries(self.company.code, [item.payload for item in items])
         # Its lease runs out: the company is free again, the batch stays « en cours » for the next export.
-        Company.objects.filter(pk=self.company.pk).update(sync_claim_until=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        Company.objects.filter(pk=self.company.pk).update(sync_lease_until=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
         SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.FAILED)
 
     # --- what must always hold ---

@@ -54,13 +54,13 @@ def test_a_pull_whose_worker_was_killed_frees_the_company_within_a_lease(
     client.force_login(alice)
     client.post(reverse("companies:pull"), {"companies": [jno.pk]})
     wait_for(
-        lambda: _company(jno.pk).pull_status == Company.PullStatus.RUNNING and _company(jno.pk).sync_claim_token,
+        lambda: _company(jno.pk).pull_status == Company.PullStatus.RUNNING and _company(jno.pk).sync_lease_token,
         timeout=60,
         message="the pull to start in the worker",
     )
     worker.kill()
     killed_at = time.monotonic()
-    held_until = _company(jno.pk).sync_claim_until
+    held_until = _company(jno.pk).sync_lease_until
 
     response = client.post(reverse("companies:pull"), {"companies": [jno.pk]}, follow=True)
     assert (
@@ -78,7 +78,7 @@ def test_a_pull_whose_worker_was_killed_frees_the_company_within_a_lease(
     wait_for(pulled, timeout=60, interval=0.5, message="the reaper to dispatch the pull again")
     # Free one lease after the last renewal, then one tick of the reaper: about a lease, not ten minutes.
     assert time.monotonic() - killed_at < LEASE + 20
-    assert _company(jno.pk).sync_claim_token == ""
+    assert _company(jno.pk).sync_lease_token == ""
 
 
 def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, fast, start_worker, sage, jno):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import ngettext
 
-from companies.services import CompanyBusy
+from companies.lease import CompanyBusy
 from synchro.models import SyncRun
 from synchro.runs import run_company_execute
 
