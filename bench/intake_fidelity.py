@@ -1,5 +1,7 @@
 """``python -m bench.intake_fidelity DIR [--json]``: the table of issue 14 on any folder of e-invoice samples.
 
+Over 450 lines, one benchmark, its corpus and its scoring: what it measures and how it counts read together.
+
 How it measures. The files of DIR (and its subfolders) are dropped, as they are, in the « Répertoire de scan » of
 one company of a throwaway group (a temporary SQLite database, a temporary scan root: nothing real is touched),
 and the real intake reads them (``invoices.intake.intake_company``). The group holds, besides that company, one

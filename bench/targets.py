@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from invoices.intake import intake_company
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 
 # The Celery task that exports one company of a run, by name: the benchmarks send it to real workers from a
 # Celery app of their own (on Redis), never through the application's broker settings.

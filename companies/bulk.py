@@ -1,4 +1,5 @@
-"""Set-based writes: the upsert of one referential kind, and the rows an export writes a batch at a time.
+"""Set-based writes of the referential: the upsert of one kind (the generic ``COPY`` and ``UPDATE … FROM unnest`` are
+``core.bulk``'s).
 
 A referential kind takes a constant number of statements whatever the number of items. The first pull of a kind
 copies the items straight into its table (``COPY`` on PostgreSQL, one ``executemany`` on SQLite). Later pulls load
@@ -10,10 +11,12 @@ compared in Python with the listing) becomes inactive in one ``UPDATE``. Nothing
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import connection
+
+from core.bulk import quote_name, rows_load, tables_drop, temp_table_create, value_preparer
 
 from .models import ReferentialItem
 
@@ -39,66 +42,6 @@ class UpsertCounts:
         }
 
 
-def _quote(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _load(table: str, columns: list[str], rows: Iterable[tuple]) -> None:
-    column_list = ", ".join(_quote(c) for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {_quote(table)} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {_quote(table)} ({column_list}) VALUES ({placeholders})", list(rows))
-
-
-def _create_temp(table: str, source: str, columns: list[str]) -> None:
-    column_list = ", ".join(_quote(c) for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-        source_sql = f"SELECT {column_list} FROM {_quote(source)} WHERE 1 = 0"
-        cursor.execute(f"CREATE TEMPORARY TABLE {_quote(table)} AS {source_sql}")
-
-
-def _drop(*tables: str) -> None:
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-
-
-# Types whose values leave ``clean_item`` (and the exporter) ready for the driver, and types whose values repeat.
-_READY_TYPES = frozenset(
-    {
-        "CharField", "TextField", "BooleanField", "ForeignKey",
-        "IntegerField", "SmallIntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
-    }
-)  # fmt: skip
-_HASHABLE_TYPES = frozenset({"DateTimeField", "DateField", "DecimalField"})
-
-
-def _preparer(field: models.Field) -> Callable[[object], object]:
-    """How a value of ``field`` reaches the driver: ``get_db_prep_save``, skipped where it is the identity for clean
-    values (1.5 million calls for 100 000 suppliers were most of a large pull) and remembered for values that repeat
-    (a batch's timestamps are one ``now``)."""
-    real = connections[DEFAULT_DB_ALIAS]
-    kind = field.get_internal_type()
-    if kind in _READY_TYPES:
-        return lambda value: value
-    if kind in _HASHABLE_TYPES:
-        cache: dict = {}
-
-        def remembered(value):
-            if value not in cache:
-                cache[value] = field.get_db_prep_save(value, real)
-            return cache[value]
-
-        return remembered
-    return lambda value: field.get_db_prep_save(value, real)
-
-
 def _row_maker(model: type[ReferentialItem], fields: list, company_id: int) -> Callable[[dict], list]:
     """A function turning a cleaned item into its row: Sage's fields from the item, the others constant."""
     from_item = set(model.SAGE_FIELDS) | {"code"}
@@ -106,10 +49,10 @@ def _row_maker(model: type[ReferentialItem], fields: list, company_id: int) -> C
     plan = []
     for f in fields:
         if f.attname in from_item:
-            plan.append((f.attname, _preparer(f)))
+            plan.append((f.attname, value_preparer(f)))
         else:
             plan.append((f.attname, None))
-            constants[f.attname] = _preparer(f)(constants[f.attname])
+            constants[f.attname] = value_preparer(f)(constants[f.attname])
 
     def row(item: dict) -> list:
         return [constants[name] if prep is None else prep(item.get(name, constants[name])) for name, prep in plan]
@@ -121,7 +64,7 @@ def referential_codes_held(model: type[ReferentialItem], company_id: int) -> tup
     """The codes of one kind SFD holds for a company: ``(still in Sage, marked gone)``, in one query (the codes as two
     texts, as ``_deactivate_gone`` reads them)."""
     meta = model._meta
-    q = _quote
+    q = quote_name
     company_column = meta.get_field("company").column
     code_column = meta.get_field("code").column
     joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
@@ -148,7 +91,7 @@ def _deactivate_gone(
     than 100 000 rows.
     """
     meta = model._meta
-    q = _quote
+    q = quote_name
     target = meta.db_table
     company_column = meta.get_field("company").column
     code_column = meta.get_field("code").column
@@ -164,8 +107,8 @@ def _deactivate_gone(
     if present_codes.issuperset(stored):
         return 0
     gone = set(stored).difference(present_codes)
-    _create_temp(staging, target, [code_column])
-    _load(staging, [code_column], ((code,) for code in gone))
+    temp_table_create(staging, target, [code_column])
+    rows_load(staging, [code_column], ((code,) for code in gone))
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {q(target)} SET {q('active')} = %s, {q('gone_upstream_at')} = %s"
@@ -198,7 +141,7 @@ def referential_upsert(
     present = f"tmp_present_{target}"
     company_column = meta.get_field("company").column
     code_column = meta.get_field("code").column
-    q = _quote
+    q = quote_name
     row = _row_maker(model, fields, company_id)
 
     counts = UpsertCounts(received=len(items))
@@ -208,11 +151,11 @@ def referential_upsert(
     first = bool(items) and not model.objects.filter(company_id=company_id).exists()
     try:
         if first:
-            _load(target, columns, (row(item) for item in items))
+            rows_load(target, columns, (row(item) for item in items))
             counts.created = len(items)
         elif items:
-            _create_temp(staging, target, columns)
-            _load(staging, columns, (row(item) for item in items))
+            temp_table_create(staging, target, columns)
+            rows_load(staging, columns, (row(item) for item in items))
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT"
@@ -243,58 +186,7 @@ def referential_upsert(
         if not first or not present_codes.issuperset(item["code"] for item in items):
             gone = _deactivate_gone(model, company_id, present_codes, now, staging=present)
     finally:
-        _drop(staging, present)
+        tables_drop(staging, present)
     counts.deactivated = switched_off + gone
     counts.unchanged = counts.received - counts.created - counts.updated
     return counts
-
-
-def rows_update(model: type[models.Model], fields: list[str], rows: Iterable[tuple]) -> None:
-    """Set ``fields`` row by row, each row being ``(pk, *values)``, where ``bulk_update``'s ``CASE … WHEN`` spent
-    seconds compiling a few hundred rows: one ``UPDATE … FROM unnest(…)`` on PostgreSQL (one array per column, so
-    that the statement stays short and the driver does not parse thousands of placeholders), ``executemany``
-    elsewhere.
-
-    Like ``bulk_update``, it neither calls ``save()`` nor touches ``auto_now`` fields that are not named.
-    """
-    meta = model._meta
-    targets = [meta.get_field(name) for name in fields]
-    preparers = [_preparer(field) for field in targets]
-    prepared = [
-        [pk, *(prepare(value) for prepare, value in zip(preparers, values, strict=True))] for pk, *values in rows
-    ]
-    if not prepared:
-        return
-    table, pk = _quote(meta.db_table), _quote(meta.pk.column)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            types = [meta.pk.db_type(connection), *(field.db_type(connection) for field in targets)]
-            arrays = ", ".join(f"%s::{kind.split('(')[0]}[]" for kind in types)
-            names = ", ".join(f"c{index}" for index in range(len(types)))
-            assignments = ", ".join(f"{_quote(field.column)} = v.c{index + 1}" for index, field in enumerate(targets))
-            columns = [list(column) for column in zip(*prepared, strict=True)]
-            # The keys twice: as a join, and as a condition that reads the rows through the primary key (without
-            # it, a join with an unnest of unknown size may read the whole table).
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names})"
-                f" WHERE {table}.{pk} = v.c0 AND {table}.{pk} = ANY(%s::{types[0].split('(')[0]}[])",
-                [*columns, columns[0]],
-            )
-        else:
-            assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)
-            statement = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
-            cursor.executemany(statement, [[*values, pk_value] for pk_value, *values in prepared])
-
-
-def rows_copy(model: type[models.Model], fields: list[str], rows: Iterable[tuple]) -> None:
-    """Insert plain tuples, the values of ``fields`` in order: one ``COPY`` on PostgreSQL, ``executemany``
-    elsewhere. No model instance per row, no ``pre_save``: every value is given. (``bulk_create`` escapes every text of
-    a batch in Python for its ``UNNEST`` arrays: 30 ms for the 200 JSON payloads of an export batch.)"""
-    meta = model._meta
-    targets = [meta.get_field(name) for name in fields]
-    preparers = [_preparer(field) for field in targets]
-    _load(
-        meta.db_table,
-        [field.column for field in targets],
-        ([prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows),
-    )

@@ -51,11 +51,11 @@ class Company(models.Model):
     # Per kind, the newest Sage ``modified_at`` seen: the next pull asks only for what changed since.
     pull_watermarks = models.JSONField(default=dict, blank=True)
 
-    # One sync per company at a time (pull or export), claimed with a conditional UPDATE; a lease that
+    # One sync per company at a time (pull or export), leased with a conditional UPDATE; a lease that
     # expires frees the company when a worker dies holding it.
-    sync_claim_token = models.CharField(max_length=64, blank=True)
-    sync_claim_label = models.CharField(max_length=100, blank=True)
-    sync_claim_until = models.DateTimeField(null=True, blank=True)
+    sync_lease_token = models.CharField(max_length=64, blank=True)
+    sync_lease_label = models.CharField(max_length=100, blank=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = [Lower("name"), "code"]

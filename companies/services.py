@@ -1,24 +1,20 @@
-"""Writes of the companies app: the per-company sync claim, the referential pull, company settings."""
+"""Writes of the companies app: the referential pull, company settings (the per-company lease is ``lease``)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -28,130 +24,13 @@ from connectors.sage_frp1000.schemas import KINDS, parse_timestamp
 from core.services import audit_record
 
 from .bulk import UpsertCounts, referential_codes_held, referential_upsert
+from .lease import company_lease_renew, company_leased
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company
 
 logger = logging.getLogger(__name__)
 
 PULL_LABEL = "mise à jour du référentiel"
 MAX_PROBLEMS_KEPT = 50
-
-
-def claim_release_time(until: dt.datetime | None) -> str:
-    """The local time at which a company held by a sync frees at the latest if its worker died (its lease's end)."""
-    return date_format(timezone.localtime(until), "H:i") if until else ""
-
-
-class CompanyBusy(Exception):
-    """Another sync holds the company (« déjà en cours »), until its lease ends unless its holder renews it."""
-
-    def __init__(self, company: Company, label: str, until: dt.datetime | None = None):
-        self.company = company
-        self.label = label
-        self.until = until
-        values = {"company": company.code, "what": label or _("synchronisation"), "time": claim_release_time(until)}
-        if until is None:
-            message = _("Une synchronisation est déjà en cours pour la société %(company)s (%(what)s).")
-        else:
-            message = _(
-                "Une synchronisation est déjà en cours pour la société %(company)s (%(what)s) ; si elle s'est"
-                " interrompue, la société sera libérée au plus tard à %(time)s."
-            )
-        super().__init__(message % values)
-
-    def waiting(self) -> str:
-        """What a task waiting for the company says meanwhile (it tries again shortly)."""
-        values = {"what": self.label or _("synchronisation"), "time": claim_release_time(self.until)}
-        if self.until is None:
-            message = _("En attente : %(what)s en cours pour cette société.")
-        else:
-            message = _(
-                "En attente : %(what)s en cours pour cette société ; si elle s'est interrompue, la société sera"
-                " libérée au plus tard à %(time)s."
-            )
-        return message % values
-
-
-# --- one sync per company ----------------------------------------------------------------------------
-#
-# A claim is a lease on the company row. Its holder renews it from a thread of its own every quarter of
-# ``SYNC_LEASE_SECONDS``, whatever the sync is doing (a slow call to Sage, a large transaction): a live sync keeps the
-# company however long it takes, and a dead worker's claim runs out one lease after its last renewal, when the
-# reaper dispatches its work again.
-
-
-def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
-    return (now or timezone.now()) + dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-
-
-def company_sync_claim(*, company_id: int, token: str, label: str) -> bool:
-    """Claim the company for one sync with a conditional UPDATE; True if this token now holds it.
-
-    The same token may claim again (a task redelivered after its worker died takes its own claim back).
-    """
-    now = timezone.now()
-    claimed = (
-        Company.objects.filter(pk=company_id)
-        .filter(Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now) | Q(sync_claim_token=token))
-        .update(sync_claim_token=token, sync_claim_label=label, sync_claim_until=_lease_until(now))
-    )
-    return claimed == 1
-
-
-def company_sync_renew(*, company_id: int, token: str) -> bool:
-    """Extend the lease; False if the claim was lost (it expired and someone else took it)."""
-    return Company.objects.filter(pk=company_id, sync_claim_token=token).update(sync_claim_until=_lease_until()) == 1
-
-
-def company_sync_release(*, company_id: int, token: str) -> None:
-    Company.objects.filter(pk=company_id, sync_claim_token=token).update(
-        sync_claim_token="", sync_claim_label="", sync_claim_until=None
-    )
-
-
-class _ClaimHeartbeat(threading.Thread):
-    """Renews one claim every quarter of the lease, on a database connection of its own, until stopped."""
-
-    def __init__(self, company_id: int, token: str):
-        super().__init__(name=f"claim-heartbeat-{company_id}", daemon=True)
-        self.company_id, self.token = company_id, token
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = settings.SYNC_LEASE_SECONDS / 4
-        try:
-            while not self.stopped.wait(interval):
-                try:
-                    if not company_sync_renew(company_id=self.company_id, token=self.token):
-                        # Taken over after an expiry: the sync finds out at its next renewal and stops.
-                        return
-                except DatabaseError as error:
-                    # The database may be back at the next beat; the lease covers three missed ones.
-                    logger.warning("claim of company %s not renewed: %s", self.company_id, error)
-                    connection.close()
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=settings.SYNC_LEASE_SECONDS)
-
-
-@contextlib.contextmanager
-def company_sync_claimed(company: Company, *, token: str, label: str) -> Iterator[None]:
-    if not company_sync_claim(company_id=company.pk, token=token, label=label):
-        holder = Company.objects.filter(pk=company.pk).values("sync_claim_label", "sync_claim_until").first() or {}
-        raise CompanyBusy(company, holder.get("sync_claim_label") or "", holder.get("sync_claim_until"))
-    # A claim taken inside a transaction is seen by no other connection until it commits: another connection could
-    # neither renew it nor needs to (the holder's own renewals, and its commit, do).
-    heartbeat = None if connection.in_atomic_block else _ClaimHeartbeat(company.pk, token)
-    if heartbeat is not None:
-        heartbeat.start()
-    try:
-        yield
-    finally:
-        if heartbeat is not None:
-            heartbeat.stop()
-        company_sync_release(company_id=company.pk, token=token)
 
 
 # --- the referential pull ----------------------------------------------------------------------------
@@ -183,7 +62,7 @@ class _Progress:
             return
         self.last = now
         Company.objects.filter(pk=self.company.pk).update(pull_progress=text[:200])
-        company_sync_renew(company_id=self.company.pk, token=self.token)
+        company_lease_renew(company_id=self.company.pk, token=self.token)
 
 
 def company_pull_request(*, companies: list[Company], actor, full: bool = False) -> tuple[list[Company], list[Company]]:
@@ -196,14 +75,14 @@ def company_pull_request(*, companies: list[Company], actor, full: bool = False)
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     for company in companies:
-        free = Q(sync_claim_until__isnull=True) | Q(sync_claim_until__lt=now)
+        free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
         updated = (
             Company.objects.filter(pk=company.pk)
             .filter(
                 ~Q(pull_status__in=[Company.PullStatus.QUEUED, Company.PullStatus.RUNNING])
                 # « En attente » for longer than a lease with the company free: its message was lost.
                 | Q(free, pull_status=Company.PullStatus.QUEUED, pull_requested_at__lt=stale)
-                # « En cours » with the company free: its worker died (a live pull renews its claim).
+                # « En cours » with the company free: its worker died (a live pull renews its lease).
                 | Q(free, pull_status=Company.PullStatus.RUNNING)
             )
             .update(
@@ -216,7 +95,7 @@ def company_pull_request(*, companies: list[Company], actor, full: bool = False)
         )
         if not updated:
             # What the screen says of it: who holds the company, and until when at the latest.
-            company.refresh_from_db(fields=["pull_requested_at", "sync_claim_label", "sync_claim_until"])
+            company.refresh_from_db(fields=["pull_requested_at", "sync_lease_label", "sync_lease_until"])
         (queued if updated else busy).append(company)
     if queued:
         summary = _("Mise à jour complète demandée : %(codes)s") if full else _("Mise à jour demandée : %(codes)s")
@@ -245,12 +124,12 @@ def company_referential_pull(
     Raises ``CompanyBusy`` if another sync holds the company.
     """
     token = token or uuid.uuid4().hex
-    with company_sync_claimed(company, token=token, label=PULL_LABEL):
-        return company_referential_pull_claimed(company=company, token=token, full=full, actor=actor)
+    with company_leased(company, token=token, label=PULL_LABEL):
+        return company_referential_pull_leased(company=company, token=token, full=full, actor=actor)
 
 
-def company_referential_pull_claimed(*, company: Company, token: str, full: bool = False, actor=None) -> PullOutcome:
-    """The pull, for a caller that already holds the company's claim under ``token`` (an automatic run)."""
+def company_referential_pull_leased(*, company: Company, token: str, full: bool = False, actor=None) -> PullOutcome:
+    """The pull, for a caller that already holds the company's lease under ``token`` (an automatic run)."""
     started = time.monotonic()
     now = timezone.now()
     Company.objects.filter(pk=company.pk).update(

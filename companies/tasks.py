@@ -5,8 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from .lease import CompanyBusy
 from .models import Company
-from .services import CompanyBusy, company_referential_pull
+from .services import company_referential_pull
 
 BUSY_RETRIES = 40
 BUSY_COUNTDOWN = 15
@@ -21,7 +22,7 @@ def company_pull(self, company_id: int, full: bool = False) -> str:
         # A second message for a request already served (the reaper replaced a message that was only late).
         return "served"
     try:
-        # The task id is the claim token: a task redelivered after its worker died takes its claim back.
+        # The task id is the lease token: a task redelivered after its worker died takes its lease back.
         return company_referential_pull(company=company, token=self.request.id, full=full).status
     except CompanyBusy as busy:
         if self.request.retries < BUSY_RETRIES:

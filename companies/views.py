@@ -18,6 +18,7 @@ from connectors.sage_frp1000.client import SageError
 
 from . import selectors, services, tasks
 from .forms import CompanySettingsForm
+from .lease import lease_release_time
 
 RIGHT = "companies.update_companies"
 
@@ -36,14 +37,14 @@ def _selected_companies(request) -> list:
 
 def _busy_sentence(company) -> str:
     """Why nothing was launched for a company, and when it frees at the latest if the sync holding it died."""
-    if company.sync_claim_until and company.sync_claim_until > timezone.now():
+    if company.sync_lease_until and company.sync_lease_until > timezone.now():
         return _(
             "%(name)s : déjà en cours (%(what)s) ; si elle s'est interrompue, la société sera libérée au plus tard"
             " à %(time)s."
         ) % {
             "name": company.name,
-            "what": company.sync_claim_label or _("synchronisation"),
-            "time": services.claim_release_time(company.sync_claim_until),
+            "what": company.sync_lease_label or _("synchronisation"),
+            "time": lease_release_time(company.sync_lease_until),
         }
     return _("%(name)s : mise à jour déjà demandée, en attente d'un worker depuis %(time)s.") % {
         "name": company.name,

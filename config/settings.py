@@ -220,11 +220,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Beat has one synchronisation entry: a tick every minute that claims due schedules in the database.
+# Beat has one synchronisation entry: a tick every minute that takes due schedule slots in the database.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 SCHEDULER_TICK_SECONDS = env_float("SCHEDULER_TICK_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
-    "scheduler-tick": {"task": "synchro.tasks.scheduler_tick", "schedule": SCHEDULER_TICK_SECONDS},
+    "schedule-tick": {"task": "synchro.tasks.schedule_tick", "schedule": SCHEDULER_TICK_SECONDS},
     # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
     "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
     # Each Sage FRP 1000 server's /health, stored for /healthz, which never calls Sage itself. A probe that waited in
@@ -257,7 +257,7 @@ SYNC_SEND_ROUNDS = env_int("SYNC_SEND_ROUNDS", 5, minimum=1)
 SYNC_REAP_SECONDS = env_int("SYNC_REAP_SECONDS", 300, minimum=1)
 SYNC_HISTORY_RETENTION_DAYS = env_int("SYNC_HISTORY_RETENTION_DAYS", 365, minimum=1)
 PULL_PROGRESS_INTERVAL = env_float("PULL_PROGRESS_INTERVAL", 1.0, minimum=0.0)
-# How long a company stays claimed by one sync without a sign of life; a killed worker frees it after this. The holder
+# How long a company stays leased by one sync without a sign of life; a killed worker frees it after this. The holder
 # renews it every quarter of this from a thread of its own, however long the sync takes.
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60, minimum=1)
 

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from accounts.urls import auth_urlpatterns
+from config import health
 from core import views as core_views
 from synchro import dashboard
 
@@ -8,7 +9,7 @@ urlpatterns = [
     path("", dashboard.home, name="home"),
     # Browsers ask for it at the root whatever the page says.
     path("favicon.ico", core_views.favicon, name="favicon"),
-    path("healthz", core_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("accounts/", include(auth_urlpatterns)),
     path("administration/droits/", include("accounts.urls")),
     path("administration/societes/", include("companies.urls")),

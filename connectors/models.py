@@ -68,7 +68,7 @@ class Connector(models.Model):
 class SyncSchedule(models.Model):
     """« Je souhaite synchroniser mes connecteurs CHAQUE JOUR / CHAQUE SEMAINE à HH:MM » (Europe/Paris).
 
-    One row. Celery beat ticks every minute and claims the row when ``next_run_at`` is due, with a conditional
+    One row. Celery beat ticks every minute and takes the slot when ``next_run_at`` is due, with a conditional
     UPDATE that moves ``next_run_at`` to the next occurrence after now: a slot runs once, and after a downtime
     the missed slots collapse into one catch-up run.
     """

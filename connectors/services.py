@@ -265,8 +265,8 @@ def schedule_enable(*, actor) -> tuple[SyncSchedule, bool]:
     return schedule, True
 
 
-def schedule_claim(*, now: dt.datetime) -> dt.datetime | None:
-    """Claim the due slot with a conditional UPDATE: the slot (``next_run_at``) if this caller won it, else None.
+def schedule_slot_take(*, now: dt.datetime) -> dt.datetime | None:
+    """Take the due slot with a conditional UPDATE: the slot (``next_run_at``) if this caller won it, else None.
 
     The next slot counts from ``now``: after a downtime across several slots there is one catch-up run.
     """

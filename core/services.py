@@ -8,18 +8,21 @@ from .models import AuditEvent, Heartbeat
 AUTOMATIC = "automatique"
 
 
+def actor_label(actor) -> str:
+    """Who did it, as the histories write it: the user's full name (or login), « automatique » for the schedule."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return _(AUTOMATIC)
+    return (actor.get_full_name() or actor.get_username())[:150]
+
+
 def audit_record(
     *, actor, action: str, summary: str, company_code: str = "", details: dict | None = None
 ) -> AuditEvent:
     """Write one audit row; ``actor`` None means the schedule (« automatique »)."""
-    if actor is not None and actor.is_authenticated:
-        label = actor.get_full_name() or actor.get_username()
-    else:
-        actor = None
-        label = _(AUTOMATIC)
+    label = actor_label(actor)
     return AuditEvent.objects.create(
-        actor=actor,
-        actor_label=label[:150],
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_label=label,
         action=action,
         summary=summary[:500],
         company_code=company_code,

@@ -1,6 +1,9 @@
 """EN 16931 read from the XML itself: the business terms (BT-/BG-) of an invoice, through the standard's two syntax
 bindings (CII — Factur-X / ZUGFeRD 2 / XRechnung CII — and UBL 2.1), and the standard's calculation rules.
 
+Over 450 lines, one reader per syntax of EN 16931 (CII and UBL) beside the rules they share: the mapping of a
+business term reads across both.
+
 Why not the ``factur-x`` library's ``parse_ubl_cii_xml``: it maps several terms wrongly or not at all for what SFD
 books (document-level allowances without their VAT category, no buyer identifiers, the first payment term only, the
 EXTENDED sub-lines counted twice, UBL ``ChargeIndicator`` written ``1``/``0`` taken as an allowance, no BT-113/BT-114,

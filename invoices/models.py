@@ -23,14 +23,16 @@ ZERO = Decimal("0.00")
 
 
 class ExportState(models.TextChoices):
-    """Where the invoice stands with Sage, for one notion (the entry, or its update)."""
+    """Where the invoice stands with Sage, for one notion (the entry, or its update). ``synchro.SyncItem.Status``
+    speaks the same words for the same French states (*à exporter*, *en cours*, *anomalie*, *à vérifier*,
+    *intégrée*); the stored values predate the names."""
 
     NONE = "", _("—")
     TO_EXPORT = "to_export", _("à exporter")
     SENDING = "sending", _("en cours")
     REJECTED = "rejected", _("anomalie")
     UNKNOWN = "unknown", _("à vérifier")
-    DONE = "done", _("intégrée")
+    INTEGRATED = "done", _("intégrée")
 
 
 class Invoice(models.Model):
@@ -238,7 +240,16 @@ class InvoiceLine(models.Model):
 
 
 class InvoiceEvent(models.Model):
-    """The invoice's own history: created, corrected, validated, BAP, integrated, rejected."""
+    """The invoice's own history: created, corrected, validated, BAP, integrated, rejected, updated in Sage."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("créée")
+        CORRECTED = "corrected", _("corrigée")
+        VALIDATED = "validated", _("validée")
+        BAP = "bap", _("BAP")
+        INTEGRATED = "integrated", _("intégrée")
+        REJECTED = "rejected", _("refusée")
+        UPDATED = "updated", _("mise à jour dans Sage FRP 1000")
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
@@ -246,7 +257,7 @@ class InvoiceEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_label = models.CharField(max_length=150)
-    kind = models.CharField(max_length=30)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
     message = models.CharField(max_length=500)
 
     class Meta:

@@ -23,25 +23,31 @@ def invoice_for_user(user, pk) -> Invoice:
     return get_object_or_404(invoices_for_user(user).select_related("company", "supplier", "bap_by"), pk=pk)
 
 
-def invoice_list(user, *, filters: dict) -> QuerySet[Invoice]:
-    invoices = invoices_for_user(user).select_related("company", "supplier")
+def invoices_filtered(invoices: QuerySet[Invoice], filters: dict, *, state_field: str = "status") -> QuerySet[Invoice]:
+    """The filters the invoice list and the Visuel Synchronisations screen share: company, status (of the invoice,
+    or of one of its notions with Sage: ``state_field``), supplier (its exact code or part of its name), dates."""
     if filters.get("company"):
         invoices = invoices.filter(company=filters["company"])
     if filters.get("status"):
-        invoices = invoices.filter(status=filters["status"])
+        invoices = invoices.filter(**{state_field: filters["status"]})
     if filters.get("supplier"):
         text = filters["supplier"]
         invoices = invoices.filter(Q(supplier__code__iexact=text) | Q(supplier__label__icontains=text))
+    if filters.get("date_from"):
+        invoices = invoices.filter(invoice_date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        invoices = invoices.filter(invoice_date__lte=filters["date_to"])
+    return invoices
+
+
+def invoice_list(user, *, filters: dict) -> QuerySet[Invoice]:
+    invoices = invoices_filtered(invoices_for_user(user).select_related("company", "supplier"), filters)
     if filters.get("number"):
         invoices = invoices.filter(number__icontains=filters["number"])
     if filters.get("bap") == "yes":
         invoices = invoices.filter(bap=True)
     elif filters.get("bap") == "no":
         invoices = invoices.filter(bap=False)
-    if filters.get("date_from"):
-        invoices = invoices.filter(invoice_date__gte=filters["date_from"])
-    if filters.get("date_to"):
-        invoices = invoices.filter(invoice_date__lte=filters["date_to"])
     return invoices.order_by("-invoice_date", "-id")
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Company, Supplier
+from core.services import actor_label
 
 from .accounting import Problem
 from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine
@@ -63,17 +64,11 @@ class LineData:
     source_amount: Decimal | None = None
 
 
-def _actor_label(actor) -> str:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return _("automatique")
-    return actor.get_full_name() or actor.get_username()
-
-
 def invoice_event(*, invoice: Invoice, actor, kind: str, message: str) -> InvoiceEvent:
     return InvoiceEvent.objects.create(
         invoice=invoice,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
-        actor_label=_actor_label(actor)[:150],
+        actor_label=actor_label(actor),
         kind=kind,
         message=message[:500],
     )
@@ -128,7 +123,9 @@ def invoice_create(
     )
     invoice.status, invoice.incomplete_reason = _status_for(invoice, _lines_of(invoice))
     invoice.save(update_fields=["status", "incomplete_reason"])
-    invoice_event(invoice=invoice, actor=actor, kind="created", message=event_message or _("Facture créée."))
+    invoice_event(
+        invoice=invoice, actor=actor, kind=InvoiceEvent.Kind.CREATED, message=event_message or _("Facture créée.")
+    )
     return invoice
 
 
@@ -179,7 +176,7 @@ def invoice_update(*, invoice: Invoice, fields: dict, lines: list[LineData], act
         invoice_event(
             invoice=invoice,
             actor=actor,
-            kind="corrected",
+            kind=InvoiceEvent.Kind.CORRECTED,
             message=_("Facture corrigée (version %(version)s).") % {"version": invoice.accounting_version},
         )
         invoice_corrected.send(sender=Invoice, invoice=invoice, previous_export_state=previous_state)
@@ -228,7 +225,12 @@ def invoice_validate(*, invoice: Invoice, actor) -> Invoice:
     invoice.incomplete_reason = ""
     invoice.export_state = ExportState.TO_EXPORT
     invoice.save(update_fields=["status", "incomplete_reason", "export_state", "updated_at"])
-    invoice_event(invoice=invoice, actor=actor, kind="validated", message=_("Facture validée : écriture à exporter."))
+    invoice_event(
+        invoice=invoice,
+        actor=actor,
+        kind=InvoiceEvent.Kind.VALIDATED,
+        message=_("Facture validée : écriture à exporter."),
+    )
     return invoice
 
 
@@ -249,7 +251,7 @@ def invoice_set_bap(*, invoice: Invoice, bap: bool, actor) -> Invoice:
     invoice_event(
         invoice=invoice,
         actor=actor,
-        kind="bap",
+        kind=InvoiceEvent.Kind.BAP,
         message=_("Bon à payer donné.") if bap else _("Bon à payer retiré."),
     )
     return invoice

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         from companies.services import company_referential_pull
         from connectors.models import Connector
         from synchro.models import SyncRun
-        from synchro.services import run_start
+        from synchro.runs import run_start
         from tests.support.invoices import bulk_validated_invoices
 
         connector = Connector(name="Sage FRP 1000", url=f"http://127.0.0.1:{stub_port}", timeout_seconds=30)

@@ -13,7 +13,7 @@ STATUS_CHOICES = [
     ("", _("Tous")),
     (ExportState.TO_EXPORT, _("à exporter")),
     (ExportState.SENDING, _("en cours")),
-    (ExportState.DONE, _("intégrée")),
+    (ExportState.INTEGRATED, _("intégrée")),
     (ExportState.REJECTED, _("anomalie")),
     (ExportState.UNKNOWN, _("à vérifier")),
 ]

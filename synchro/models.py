@@ -26,8 +26,13 @@ class SyncRun(models.Model):
     class Trigger(models.TextChoices):
         EXPORT = "export", _("export manuel")
         SIMULATION = "simulation", _("simulation")
-        MANUAL = "manual", _("synchronisation manuelle")
+        # « Synchroniser maintenant »: the automatic run, at once (its stored value predates the name).
+        SYNC_NOW = "manual", _("synchronisation manuelle")
         SCHEDULE = "schedule", _("automatique")
+
+    # The one place that says what counts as automatic: a referential pull first, and only what waits is sent (what
+    # Sage refused waits for its correction in SFD).
+    AUTOMATIC_TRIGGERS = frozenset({Trigger.SYNC_NOW, Trigger.SCHEDULE})
 
     class Status(models.TextChoices):
         RUNNING = "running", _("en cours")
@@ -59,6 +64,10 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_trigger_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_automatic(self) -> bool:
+        return self.trigger in self.AUTOMATIC_TRIGGERS
 
     @property
     def is_simulation(self) -> bool:
@@ -131,7 +140,7 @@ class SyncItem(models.Model):
         UPDATE = "update", _("mise à jour")
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("à exporter")
+        TO_EXPORT = "pending", _("à exporter")
         SENDING = "sending", _("en cours")
         INTEGRATED = "integrated", _("intégrée")
         REJECTED = "rejected", _("anomalie")
@@ -147,7 +156,7 @@ class SyncItem(models.Model):
     # Sage's idempotency key: external_id of the entry, or update_id of the BAP update (unique: a constraint, which
     # on PostgreSQL does not add the second, ``LIKE``, index that ``unique=True`` does).
     key = models.CharField(max_length=80)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.TO_EXPORT)
     payload = models.JSONField(default=dict, blank=True)
     # For a creation: the BAP version the entry carried (a later change is then an update to push).
     bap_version = models.PositiveIntegerField(default=0)
@@ -173,21 +182,32 @@ class SyncItem(models.Model):
 
 
 class Anomaly(models.Model):
-    """One error raised by Sage FRP 1000 (or by the local pre-check, ``source="sfd"``) for one send."""
+    """One error raised by Sage FRP 1000 (or by the local pre-check, ``Source.SFD``) for one send."""
+
+    class Source(models.TextChoices):
+        SAGE = "sage", _("Sage FRP 1000")
+        SFD = "sfd", _("contrôle SFD")
+
+    class ClearedReason(models.TextChoices):
+        # Stored in French since the first anomaly: the values are the words the invoice's history shows.
+        CORRECTED = "corrigée", _("corrigée")
+        INTEGRATED = "intégrée", _("intégrée")
+        REPLACED = "remplacée", _("remplacée")
+        UPDATE_APPLIED = "mise à jour appliquée", _("mise à jour appliquée")
 
     item = models.ForeignKey(SyncItem, null=True, blank=True, on_delete=models.CASCADE, related_name="anomalies")
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="anomalies")
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="anomalies")
     simulated = models.BooleanField(default=False)
-    source = models.CharField(max_length=10, default="sage")  # sage, or sfd for the local pre-check
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SAGE)
     code = models.CharField(max_length=40)
     field = models.CharField(max_length=100, blank=True)
     message = models.CharField(max_length=500)
     hint = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
-    cleared_reason = models.CharField(max_length=100, blank=True)
+    cleared_reason = models.CharField(max_length=100, choices=ClearedReason.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]

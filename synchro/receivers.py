@@ -14,5 +14,5 @@ from .models import Anomaly
 def clear_stale_anomalies(sender, invoice, **kwargs) -> None:
     """A corrected invoice is a new version: the anomalies of the previous one leave the list (kept in history)."""
     Anomaly.objects.filter(invoice=invoice, cleared_at__isnull=True, simulated=False).update(
-        cleared_at=timezone.now(), cleared_reason="corrigée"
+        cleared_at=timezone.now(), cleared_reason=Anomaly.ClearedReason.CORRECTED
     )

@@ -18,7 +18,7 @@ from invoices.models import ExportState, IntakeFile, Invoice
 
 from .hints import code_headline
 from .models import Anomaly, SyncItem, SyncRun, SyncRunCompany, run_status
-from .services import apply_filters
+from .selection import selection_filtered
 
 PAGE_SIZE = 50
 KINDS = {SyncItem.Kind.CREATION: "export_state", SyncItem.Kind.UPDATE: "update_state"}
@@ -40,7 +40,7 @@ def _visuel_rows(visible: list[int] | None, *, kind: str, filters: dict) -> Quer
         # The ids themselves, not a subquery: a count over the rows (dates, supplier) reads only these companies'.
         rows = rows.filter(company_id__in=visible)
     # Otherwise every company is visible, and every invoice has a company: no condition at all.
-    return apply_filters(rows, filters, state_field=field)
+    return selection_filtered(rows, filters, state_field=field)
 
 
 # Filters the counter of invoices per company and state answers; any other (dates, supplier) counts the rows.
@@ -262,7 +262,7 @@ _STATE_COUNTS = {
     ("update", ExportState.TO_EXPORT): "updates_to_export",
     ("export", ExportState.REJECTED): "rejected",
     ("update", ExportState.REJECTED): "updates_rejected",
-    ("export", ExportState.DONE): "integrated",
+    ("export", ExportState.INTEGRATED): "integrated",
 }
 
 
@@ -359,3 +359,25 @@ def dashboard_anomaly_codes(visible: list[int] | None) -> list[AnomalyCode]:
 def schedule_state() -> SyncSchedule | None:
     """The automatic synchronisation's schedule, as it stands (None: never saved)."""
     return SyncSchedule.objects.order_by("pk").first()
+
+
+def run_line_counts(*, run_id: int, company_id: int) -> dict[str, int]:
+    """A line's counters as its run's items say them: an attempt redelivered after its worker died, or a run line
+    dispatched again by the reaper, counts nothing twice (an item is one per invoice version, its status written in
+    the transaction that records Sage's answer). *traitées*: every item the run has an outcome for, or gave up on
+    (back to *à exporter*): all but those *en cours*."""
+    counts = {"done": 0, "integrated": 0, "updated": 0, "rejected": 0, "update_rejected": 0}
+    rows = (
+        SyncItem.objects.filter(run_id=run_id, company_id=company_id)
+        .order_by()
+        .values_list("kind", "status")
+        .annotate(n=Count("pk"))
+    )
+    for kind, status, n in rows:
+        if status != SyncItem.Status.SENDING:
+            counts["done"] += n
+        if status == SyncItem.Status.REJECTED:
+            counts["rejected" if kind == SyncItem.Kind.CREATION else "update_rejected"] += n
+        elif status == SyncItem.Status.INTEGRATED:
+            counts["integrated" if kind == SyncItem.Kind.CREATION else "updated"] += n
+    return counts

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from companies.services import CompanyBusy
+from companies.lease import CompanyBusy
 
+from . import beat
 from .models import SyncRunCompany
-from .services import run_company_busy, run_company_execute, schedule_tick, synchro_reap
+from .runs import run_company_busy, run_company_execute
 
 BUSY_RETRIES = 30
 BUSY_COUNTDOWN = 10
@@ -18,7 +19,7 @@ def run_company_task(self, run_company_id: int) -> str:
     if not SyncRunCompany.objects.filter(pk=run_company_id).exists():
         return "missing"
     try:
-        # The task id is the claim token: the same message redelivered after its worker died takes it back.
+        # The task id is the lease token: the same message redelivered after its worker died takes it back.
         return run_company_execute(run_company_id=run_company_id, token=f"task-{self.request.id}").status
     except CompanyBusy as busy:
         if self.request.retries < BUSY_RETRIES:
@@ -30,11 +31,12 @@ def run_company_task(self, run_company_id: int) -> str:
 
 @shared_task
 def reap() -> dict:
-    return synchro_reap()
+    return beat.orphans_reap()
 
 
 @shared_task(ignore_result=True)
-def scheduler_tick() -> int | None:
-    """Beat's only synchronisation entry: every minute. Claims in the database, so a second beat is harmless."""
-    run = schedule_tick()
+def schedule_tick() -> int | None:
+    """Beat's only synchronisation entry: every minute. Takes its slot in the database, so a second beat is
+    harmless."""
+    run = beat.schedule_tick()
     return run.pk if run else None

@@ -23,7 +23,7 @@ from invoices.models import ExportState, Invoice
 from . import selectors
 from .forms import VisuelFilterForm
 from .models import Anomaly, SyncItem, SyncRun
-from .services import run_start, sync_now
+from .runs import run_start, sync_now_start
 
 RIGHT = "synchro.view_synchronisations"
 
@@ -178,7 +178,7 @@ def history(request):
 @login_required
 @permission_required("connectors.manage_connectors", raise_exception=True)
 def synchronise_now(request):
-    run = sync_now(user=request.user)
+    run = sync_now_start(user=request.user)
     count = run.companies.count()
     if not count:
         messages.warning(request, _("Aucune société active ne vous est accessible : rien à synchroniser."))
@@ -199,9 +199,7 @@ def synchronise_now(request):
 @login_required
 @permission_required("connectors.manage_connectors", raise_exception=True)
 def recent_runs(request):
-    runs = list(
-        selectors.runs_for_user(request.user).filter(trigger__in=[SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.MANUAL])[:5]
-    )
+    runs = list(selectors.runs_for_user(request.user).filter(trigger__in=SyncRun.AUTOMATIC_TRIGGERS)[:5])
     return render(request, "synchro/_recent_runs.html", {"rows": selectors.run_rows_for_user(request.user, runs)})
 
 

@@ -186,7 +186,7 @@ def test_synchroniser_maintenant_starts_the_automatic_run(client, admin, jno):
     client.force_login(admin)
     response = client.post(reverse("synchro:sync_now"), follow=True)
     run = SyncRun.objects.get()
-    assert (run.trigger, run.include_pull, run.user) == (SyncRun.Trigger.MANUAL, True, admin)
+    assert (run.trigger, run.include_pull, run.user) == (SyncRun.Trigger.SYNC_NOW, True, admin)
     assert "Synchronisation lancée" in unescape(response.content.decode())
     recent = client.get(reverse("synchro:recent_runs")).content.decode()
     assert "Synchronisation manuelle" in recent and "JNO" in recent

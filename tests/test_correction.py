@@ -16,7 +16,7 @@ from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_update
 from synchro.models import Anomaly, SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
 from tests.support.invoices import make_invoice
 

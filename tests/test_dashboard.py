@@ -20,7 +20,7 @@ from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
 from synchro.charts import _nice_ceiling, daily_entries_chart
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
@@ -110,7 +110,7 @@ def test_the_counts_are_the_invoices(client, accountant, pulled, sage):
         states.filter(status=Invoice.Status.TO_VALIDATE).count(),
         states.filter(export_state=ExportState.TO_EXPORT).count(),
         states.filter(export_state=ExportState.REJECTED).count(),
-        states.filter(export_state=ExportState.DONE).count(),
+        states.filter(export_state=ExportState.INTEGRATED).count(),
     ] == [1, 2, 3, 1, 2]
 
 
@@ -145,7 +145,9 @@ def test_the_page_costs_the_same_queries_whatever_the_number_of_invoices(
         client.get(HOME)
     bulk_validated_invoices(pulled, 3000)
     ids = list(Invoice.objects.filter(company=pulled, number__startswith="B-").values_list("pk", flat=True))
-    Invoice.objects.filter(pk__in=ids[:1000]).update(export_state=ExportState.DONE, status=Invoice.Status.INTEGRATED)
+    Invoice.objects.filter(pk__in=ids[:1000]).update(
+        export_state=ExportState.INTEGRATED, status=Invoice.Status.INTEGRATED
+    )
     Invoice.objects.filter(pk__in=ids[1000:1500]).update(status=Invoice.Status.TO_VALIDATE, export_state="")
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(HOME)

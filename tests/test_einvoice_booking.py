@@ -13,7 +13,7 @@ from invoices.models import Invoice, InvoiceLine
 from invoices.samples.build_samples import cii_xml, facturx_pdf, ubl_xml
 from invoices.services import LineData, invoice_update, invoice_validate
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.intake import an_invoice, drop
 
 pytestmark = pytest.mark.django_db(transaction=True)

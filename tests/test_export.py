@@ -7,13 +7,14 @@ import threading
 import pytest
 from django.db import connection
 
+from companies.lease import company_lease_take
 from companies.models import Account, Supplier
-from companies.services import company_referential_pull, company_sync_claim
+from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_set_bap, invoice_update, invoice_validate
 from synchro.hints import HINTS, field_label, hint_for
 from synchro.models import Anomaly, SyncItem, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import make_invoice
 from tests.support.workers import wait_for
 
@@ -44,7 +45,7 @@ def test_validated_invoices_are_integrated_with_their_piece_numbers(pulled, sage
     assert (line.status, line.integrated, line.rejected) == (SyncRunCompany.Status.SUCCEEDED, 2, 0)
     for invoice in (first, second):
         invoice.refresh_from_db()
-        assert invoice.status == Invoice.Status.INTEGRATED and invoice.export_state == ExportState.DONE
+        assert invoice.status == Invoice.Status.INTEGRATED and invoice.export_state == ExportState.INTEGRATED
         assert invoice.sage_piece_number.startswith("ACH2026")
         assert invoice.integrated_version == 1
         assert invoice.events.filter(kind="integrated").exists()
@@ -142,7 +143,7 @@ def test_a_bap_given_after_integration_is_pushed_once(pulled, sage, bob):
     line = export(pulled, kind="update")
     invoice.refresh_from_db()
     assert line.updated == 1
-    assert invoice.update_state == ExportState.DONE and invoice.bap_pushed_version == 3
+    assert invoice.update_state == ExportState.INTEGRATED and invoice.bap_pushed_version == 3
     assert sage.get(f"/companies/JNO/entries/{invoice.external_id}").json()["bap"] is True
     assert SyncItem.objects.get(invoice=invoice, kind=SyncItem.Kind.UPDATE).key == f"SFD-{invoice.pk}-BAP3"
     assert export(pulled, kind="update").updated == 0
@@ -174,15 +175,15 @@ def test_an_update_of_a_piece_sage_no_longer_has_is_an_anomaly(pulled, sage, bob
     line = export(pulled, kind="update")
     invoice.refresh_from_db()
     assert (line.rejected, line.update_rejected) == (0, 1) and invoice.update_state == ExportState.REJECTED
-    assert invoice.export_state == ExportState.DONE
+    assert invoice.export_state == ExportState.INTEGRATED
     assert Anomaly.objects.get(invoice=invoice, cleared_at__isnull=True).code == "ENTRY_UNKNOWN"
 
 
 def test_a_busy_company_is_said_deja_en_cours(pulled, sage):
-    from companies.services import CompanyBusy
+    from companies.lease import CompanyBusy
 
     make_invoice(pulled, validate=True)
-    assert company_sync_claim(company_id=pulled.pk, token="someone-else", label="mise à jour du référentiel")
+    assert company_lease_take(company_id=pulled.pk, token="someone-else", label="mise à jour du référentiel")
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[pulled], selection={"kind": "all"})
     with pytest.raises(CompanyBusy) as busy:
         run_company_execute(run_company_id=run.companies.get().pk)

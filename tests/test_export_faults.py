@@ -8,10 +8,11 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from companies.services import CompanyBusy, company_referential_pull
+from companies.lease import CompanyBusy
+from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncItem, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,10 +115,10 @@ def test_a_batch_prepared_while_the_run_fails_goes_back_to_export(pulled, sage, 
     assert line.integrated == 4 and line.unknown == 0
     assert sage.stats()[POST] == 2  # the third batch never left
     states = Counter(Invoice.objects.filter(pk__in=ids).values_list("export_state", flat=True))
-    assert states == {ExportState.DONE: 4, ExportState.TO_EXPORT: 8}
+    assert states == {ExportState.INTEGRATED: 4, ExportState.TO_EXPORT: 8}
     assert Counter(SyncItem.objects.values_list("status", flat=True)) == {
         SyncItem.Status.INTEGRATED: 4,
-        SyncItem.Status.PENDING: 8,
+        SyncItem.Status.TO_EXPORT: 8,
     }
     sage.clear_faults()
     assert export(pulled).integrated == 8

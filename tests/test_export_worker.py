@@ -9,8 +9,9 @@ import pytest
 
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
+from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
+from synchro.runs import run_start
 from tests.support.invoices import bulk_validated_invoices
 from tests.support.workers import wait_for
 
@@ -43,7 +44,7 @@ def test_a_worker_killed_mid_export_loses_nothing_and_doubles_nothing(start_work
 
     def finished():
         # What beat does every minute: the dead worker's claim expires, its run line is dispatched again.
-        synchro_reap()
+        orphans_reap()
         line.refresh_from_db()
         return line.finished
 

@@ -37,7 +37,7 @@ def _integrate(invoice: Invoice, piece: str = "ACH2026000042") -> Invoice:
     """What the export does on acceptance (tested with the export itself)."""
     Invoice.objects.filter(pk=invoice.pk).update(
         status=Invoice.Status.INTEGRATED,
-        export_state=ExportState.DONE,
+        export_state=ExportState.INTEGRATED,
         sage_piece_number=piece,
         integrated_version=invoice.accounting_version,
     )

@@ -17,7 +17,7 @@ from companies.models import Supplier
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies
 from tests.support.browser import login, screenshot
 from tests.support.invoices import make_invoice

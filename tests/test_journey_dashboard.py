@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from companies.services import company_referential_pull
 from connectors.services import schedule_save
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies
 from tests.support.browser import login, screenshot
 from tests.support.invoices import make_invoice

@@ -42,7 +42,7 @@ def test_export_entries_exports_and_says_how_it_went(jno, sage, capsys):
 def test_synchronise_pulls_then_exports(jno, sage, capsys):
     call_command("synchronise")
     run = SyncRun.objects.get()
-    assert run.trigger == SyncRun.Trigger.MANUAL and run.include_pull
+    assert run.trigger == SyncRun.Trigger.SYNC_NOW and run.include_pull
     assert SyncRunCompany.objects.get(run=run).pull_counts["suppliers"]["created"] >= 42
     assert "JNO : réussie" in capsys.readouterr().out
 

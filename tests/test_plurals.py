@@ -28,7 +28,7 @@ from django.utils.translation import override
 from companies.services import _gone_confirmed, _read, company_referential_pull
 from connectors.models import Connector
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant, make_company
 from tests.support.invoices import make_invoice
 from tests.test_catalogue import ROOT, product_files

@@ -24,4 +24,4 @@ def test_a_real_worker_pulls_the_company(worker, jno, multi):
     assert Supplier.objects.filter(company=jno).count() >= 42
     assert Supplier.objects.filter(company=multi).count() >= 42
     jno.refresh_from_db()
-    assert jno.sync_claim_token == "" and jno.pull_progress == ""
+    assert jno.sync_lease_token == "" and jno.pull_progress == ""

@@ -6,13 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from companies.lease import CompanyBusy, company_lease_release, company_lease_take
 from companies.models import Account, Company, Journal, PaymentMode, Supplier, TaxCode
-from companies.services import (
-    CompanyBusy,
-    company_referential_pull,
-    company_sync_claim,
-    company_sync_release,
-)
+from companies.services import company_referential_pull
 from tests.conftest import make_company
 
 
@@ -30,7 +26,7 @@ def test_first_pull_creates_the_whole_referential(jno):
     assert PaymentMode.objects.filter(company=jno).count() == 4
     assert jno.closed_until.isoformat() == "2026-03-31"
     assert jno.pull_result["counts"]["accounts"]["created"] == Account.objects.filter(company=jno).count()
-    assert jno.pull_finished_at is not None and jno.sync_claim_token == ""
+    assert jno.pull_finished_at is not None and jno.sync_lease_token == ""
 
 
 def test_second_pull_with_no_change_touches_nothing(jno):
@@ -121,7 +117,7 @@ def test_a_server_failing_half_way_leaves_nothing_half_written(sage, jno):
     assert jno.pull_error == "Sage FRP 1000 est en erreur (HTTP 500)."
     assert Account.objects.filter(company=jno).count() == 0
     assert Supplier.objects.filter(company=jno).count() == 0
-    assert jno.sync_claim_token == ""
+    assert jno.sync_lease_token == ""
 
 
 @pytest.mark.usefixtures("fast_retries")
@@ -151,22 +147,22 @@ def test_a_company_missing_from_sage_is_said(connector):
 
 
 def test_a_second_pull_of_the_same_company_says_deja_en_cours(jno):
-    assert company_sync_claim(company_id=jno.pk, token="other-worker", label="mise à jour du référentiel")
+    assert company_lease_take(company_id=jno.pk, token="other-worker", label="mise à jour du référentiel")
     with pytest.raises(CompanyBusy) as busy:
         company_referential_pull(company=jno)
     assert "déjà en cours" in str(busy.value)
-    company_sync_release(company_id=jno.pk, token="other-worker")
+    company_lease_release(company_id=jno.pk, token="other-worker")
     assert company_referential_pull(company=jno).status == Company.PullStatus.SUCCEEDED
 
 
 def test_an_expired_claim_is_taken_over(jno, settings):
     settings.SYNC_LEASE_SECONDS = 5
-    assert company_sync_claim(company_id=jno.pk, token="dead-worker", label="x")
-    Company.objects.filter(pk=jno.pk).update(sync_claim_until="2020-01-01T00:00:00Z")
-    assert company_sync_claim(company_id=jno.pk, token="new-worker", label="x")
-    assert not company_sync_claim(company_id=jno.pk, token="third", label="x")
+    assert company_lease_take(company_id=jno.pk, token="dead-worker", label="x")
+    Company.objects.filter(pk=jno.pk).update(sync_lease_until="2020-01-01T00:00:00Z")
+    assert company_lease_take(company_id=jno.pk, token="new-worker", label="x")
+    assert not company_lease_take(company_id=jno.pk, token="third", label="x")
     # The holder may claim again (a redelivered task takes its own claim back).
-    assert company_sync_claim(company_id=jno.pk, token="new-worker", label="x")
+    assert company_lease_take(company_id=jno.pk, token="new-worker", label="x")
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ import pytest
 from companies.services import company_referential_pull
 from invoices.models import Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
+from synchro.runs import run_company_execute, run_start
 from synchro.selectors import run_progress
-from synchro.services import run_company_execute, run_start
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)

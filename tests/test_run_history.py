@@ -14,7 +14,7 @@ from invoices.models import ExportState, Invoice
 from invoices.services import invoice_set_bap
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.notifications import run_notify
-from synchro.services import run_company_execute, run_finalize, run_start, sync_now
+from synchro.runs import run_company_execute, run_finalize, run_start, sync_now_start
 from tests.conftest import give_companies, grant
 from tests.support.invoices import make_invoice
 
@@ -43,8 +43,8 @@ def execute(run: SyncRun) -> list[SyncRunCompany]:
 
 def export(company, *, kind="all", trigger=SyncRun.Trigger.EXPORT, user=None) -> SyncRunCompany:
     """A run of one company, executed here; an automatic one (the schedule, « Synchroniser maintenant ») pulls the
-    referential first, as ``schedule_tick`` and ``sync_now`` start them."""
-    automatic = trigger in (SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.MANUAL)
+    referential first, as ``schedule_tick`` and ``sync_now_start`` start them."""
+    automatic = trigger in (SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.SYNC_NOW)
     run = run_start(
         trigger=trigger, user=user, companies=[company], selection={"kind": kind, "filters": {}}, include_pull=automatic
     )
@@ -99,7 +99,7 @@ def test_synchroniser_maintenant_with_entries_left_in_anomaly_is_not_reussie(cli
     make_invoice(pulled, number="FA-OK", validate=True)
     assert export(pulled).rejected == 2
     make_invoice(pulled, number="FA-NEW", validate=True)
-    run = sync_now(user=accountant)
+    run = sync_now_start(user=accountant)
     [line] = execute(run)
     run.refresh_from_db()
     assert (line.integrated, line.rejected, line.open_anomalies) == (1, 0, 2)
@@ -114,7 +114,7 @@ def test_synchroniser_maintenant_with_entries_left_in_anomaly_is_not_reussie(cli
 
 
 def test_a_run_that_leaves_nothing_in_anomaly_is_reussie_and_counts_the_referential(client, jno, sage, accountant):
-    line = export(jno, trigger=SyncRun.Trigger.MANUAL)  # the referential pulled for the first time
+    line = export(jno, trigger=SyncRun.Trigger.SYNC_NOW)  # the referential pulled for the first time
     assert (line.status, line.open_anomalies) == ("succeeded", 0)
     totals = line.referential_totals
     assert totals["created"] > 0 and totals["deactivated"] == 0
@@ -124,11 +124,11 @@ def test_a_run_that_leaves_nothing_in_anomaly_is_reussie_and_counts_the_referent
 
 
 def test_the_run_reads_partielle_only_when_a_company_failed(pulled, multi, sage, accountant):
-    run = SyncRun.objects.create(trigger=SyncRun.Trigger.MANUAL)
+    run = SyncRun.objects.create(trigger=SyncRun.Trigger.SYNC_NOW)
     SyncRunCompany.objects.create(run=run, company=pulled, status="succeeded", open_anomalies=0)
     SyncRunCompany.objects.create(run=run, company=multi, status="partial", open_anomalies=3)
     assert run_finalize(run.pk).status == SyncRun.Status.ANOMALIES
-    failed = SyncRun.objects.create(trigger=SyncRun.Trigger.MANUAL)
+    failed = SyncRun.objects.create(trigger=SyncRun.Trigger.SYNC_NOW)
     SyncRunCompany.objects.create(run=failed, company=pulled, status="succeeded")
     SyncRunCompany.objects.create(run=failed, company=multi, status="failed", error="Sage FRP 1000 est injoignable")
     assert run_finalize(failed.pk).get_status_display() == "partielle"

@@ -13,8 +13,8 @@ from connectors.models import SyncSchedule
 from connectors.schedule import describe, next_occurrence
 from connectors.services import schedule_disable, schedule_enable, schedule_save
 from core.models import AuditEvent, Heartbeat
+from synchro.beat import schedule_tick
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import schedule_tick
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -94,13 +94,13 @@ def test_the_tick_folds_the_visuel_counter(active, db):
         Invoice(company=active, number=f"C{index}", export_state=ExportState.TO_EXPORT) for index in range(6)
     )
     ids = [invoice.pk for invoice in created]
-    for state in (ExportState.SENDING, ExportState.DONE):
+    for state in (ExportState.SENDING, ExportState.INTEGRATED):
         Invoice.objects.filter(pk__in=ids[:4]).update(export_state=state)
     before = state_counts()
     assert InvoiceStateCount.objects.count() > len(before)
     schedule_tick()
     assert state_counts() == before
-    assert before[(active.pk, "export", ExportState.DONE)] == 4
+    assert before[(active.pk, "export", ExportState.INTEGRATED)] == 4
     assert before[(active.pk, "export", ExportState.TO_EXPORT)] == 2
     assert InvoiceStateCount.objects.count() == len(before)
 

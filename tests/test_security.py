@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.models import LoginAttempt
 from companies.services import company_referential_pull
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
 from tests.support.invoices import make_invoice
 

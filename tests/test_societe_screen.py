@@ -11,8 +11,8 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
+from companies.lease import company_lease_take
 from companies.models import Company, Supplier
-from companies.services import company_sync_claim
 from core.models import AuditEvent
 from tests.conftest import give_companies, grant
 
@@ -132,7 +132,7 @@ def test_a_request_while_a_sync_holds_the_company_says_when_it_frees_at_the_late
     with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
         client.force_login(accountant)
         client.post(PULL, {"companies": [jno.pk]})
-        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
+        assert company_lease_take(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
         Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.RUNNING)
         response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
     assert (
@@ -307,8 +307,8 @@ def test_a_pull_whose_worker_died_can_be_launched_again_once_its_claim_ran_out(c
     Company.objects.filter(pk=jno.pk).update(
         pull_status=Company.PullStatus.RUNNING,
         pull_requested_at=timezone.now(),
-        sync_claim_token="dead-worker",
-        sync_claim_until=timezone.now() - dt.timedelta(seconds=1),
+        sync_lease_token="dead-worker",
+        sync_lease_until=timezone.now() - dt.timedelta(seconds=1),
     )
     response = client.post(PULL, {"companies": [jno.pk]}, follow=True)
     assert "Mise à jour lancée pour 1 société : JNO." in unescape(response.content.decode())

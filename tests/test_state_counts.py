@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from companies.bulk import rows_copy, rows_update
 from companies.models import Company
 from connectors.models import Connector
+from core.bulk import rows_copy, rows_update
 from invoices.counters import (
     COMPACTION_LOCK,
     SQLITE_TRIGGERS,
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 COLUMNS = {"export": "export_state", "update": "update_state"}
 TRIGGERS = {"invoices_state_count_insert", "invoices_state_count_delete", "invoices_state_count_update"}
 TO_EXPORT, SENDING, DONE, REJECTED, UNKNOWN = (
-    ExportState.TO_EXPORT, ExportState.SENDING, ExportState.DONE, ExportState.REJECTED, ExportState.UNKNOWN
+    ExportState.TO_EXPORT, ExportState.SENDING, ExportState.INTEGRATED, ExportState.REJECTED, ExportState.UNKNOWN
 )  # fmt: skip
 
 
@@ -206,7 +206,7 @@ def test_a_change_of_company(companies):
 
 
 def test_raw_update_from_unnest_and_copy(companies):
-    """``companies.bulk``: ``UPDATE … FROM unnest`` and ``COPY`` on PostgreSQL (``executemany`` on SQLite) — what
+    """``core.bulk``: ``UPDATE … FROM unnest`` and ``COPY`` on PostgreSQL (``executemany`` on SQLite) — what
     the exporter writes with."""
     a, b, _ = companies
     rows = spread([a, b], 120, prefix="C")

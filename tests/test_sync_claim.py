@@ -14,40 +14,41 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from companies.lease import CompanyBusy, company_lease_take, company_leased
 from companies.models import Company
-from companies.services import CompanyBusy, company_sync_claim, company_sync_claimed
+from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
+from synchro.runs import run_start
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def _claim_until(company) -> dt.datetime | None:
-    return Company.objects.filter(pk=company.pk).values_list("sync_claim_until", flat=True).get()
+    return Company.objects.filter(pk=company.pk).values_list("sync_lease_until", flat=True).get()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_live_holder_keeps_its_claim_longer_than_its_lease(jno, settings):
     settings.SYNC_LEASE_SECONDS = 1
-    with company_sync_claimed(jno, token="holder", label="export vers Sage FRP 1000"):
+    with company_leased(jno, token="holder", label="export vers Sage FRP 1000"):
         first = _claim_until(jno)
         # Busy with something else for three leases (a slow call to Sage): the claim is renewed meanwhile.
         time.sleep(3)
         assert _claim_until(jno) > timezone.now()
         assert _claim_until(jno) > first + dt.timedelta(seconds=1)
-        assert not company_sync_claim(company_id=jno.pk, token="intruder", label="x")
+        assert not company_lease_take(company_id=jno.pk, token="intruder", label="x")
     assert _claim_until(jno) is None
-    assert company_sync_claim(company_id=jno.pk, token="next", label="x")
+    assert company_lease_take(company_id=jno.pk, token="next", label="x")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_nobody_renews_runs_out_after_one_lease(jno, settings):
     settings.SYNC_LEASE_SECONDS = 1
     # What a worker killed with SIGKILL leaves: a claim, and no thread to renew it.
-    assert company_sync_claim(company_id=jno.pk, token="dead-worker", label="x")
-    assert not company_sync_claim(company_id=jno.pk, token="other", label="x")
+    assert company_lease_take(company_id=jno.pk, token="dead-worker", label="x")
+    assert not company_lease_take(company_id=jno.pk, token="other", label="x")
     time.sleep(1.2)
-    assert company_sync_claim(company_id=jno.pk, token="other", label="x")
+    assert company_lease_take(company_id=jno.pk, token="other", label="x")
 
 
 @pytest.mark.postgres
@@ -61,7 +62,7 @@ def test_the_heartbeat_thread_leaves_no_connection_behind(jno, settings):
             return cursor.fetchone()[0]
 
     before = connections_to_the_test_database()
-    with company_sync_claimed(jno, token="holder", label="x"):
+    with company_leased(jno, token="holder", label="x"):
         time.sleep(0.6)
     assert connections_to_the_test_database() == before
 
@@ -69,8 +70,8 @@ def test_the_heartbeat_thread_leaves_no_connection_behind(jno, settings):
 def test_busy_says_until_when_the_company_is_held_at_the_latest(jno, settings):
     settings.SYNC_LEASE_SECONDS = 60
     with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
-        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="export vers Sage FRP 1000")
-        with pytest.raises(CompanyBusy) as busy, company_sync_claimed(jno, token="me", label="x"):
+        assert company_lease_take(company_id=jno.pk, token="a-worker", label="export vers Sage FRP 1000")
+        with pytest.raises(CompanyBusy) as busy, company_leased(jno, token="me", label="x"):
             pass
     assert str(busy.value) == (
         "Une synchronisation est déjà en cours pour la société JNO (export vers Sage FRP 1000) ; si elle s'est"
@@ -89,14 +90,14 @@ def line(jno):
 
 def _reap(django_capture_on_commit_callbacks) -> tuple[dict, int]:
     with django_capture_on_commit_callbacks() as dispatched:
-        reaped = synchro_reap()
+        reaped = orphans_reap()
     return reaped, len(dispatched)
 
 
 def test_a_line_en_cours_whose_claim_ran_out_is_dispatched_at_once(line, jno, django_capture_on_commit_callbacks):
     SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.RUNNING, started_at=timezone.now())
     Company.objects.filter(pk=jno.pk).update(
-        sync_claim_token="dead", sync_claim_until=timezone.now() - dt.timedelta(seconds=1)
+        sync_lease_token="dead", sync_lease_until=timezone.now() - dt.timedelta(seconds=1)
     )
     assert _reap(django_capture_on_commit_callbacks) == ({"lines": 1, "pulls": 0}, 1)
     line.refresh_from_db()
@@ -106,7 +107,7 @@ def test_a_line_en_cours_whose_claim_ran_out_is_dispatched_at_once(line, jno, dj
 def test_a_line_whose_holder_is_alive_is_left_alone(line, jno, django_capture_on_commit_callbacks):
     long_ago = timezone.now() - dt.timedelta(hours=1)
     SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.RUNNING, started_at=long_ago)
-    company_sync_claim(company_id=jno.pk, token="alive", label="simulation d'export")
+    company_lease_take(company_id=jno.pk, token="alive", label="simulation d'export")
     assert _reap(django_capture_on_commit_callbacks) == ({"lines": 0, "pulls": 0}, 0)
 
 
@@ -122,8 +123,8 @@ def test_a_pull_en_cours_whose_claim_ran_out_is_dispatched_again(jno, django_cap
     Company.objects.filter(pk=jno.pk).update(
         pull_status=Company.PullStatus.RUNNING,
         pull_requested_at=timezone.now(),
-        sync_claim_token="dead",
-        sync_claim_until=timezone.now() - dt.timedelta(seconds=1),
+        sync_lease_token="dead",
+        sync_lease_until=timezone.now() - dt.timedelta(seconds=1),
     )
     assert _reap(django_capture_on_commit_callbacks) == ({"lines": 0, "pulls": 1}, 1)
     jno.refresh_from_db()
@@ -132,7 +133,7 @@ def test_a_pull_en_cours_whose_claim_ran_out_is_dispatched_again(jno, django_cap
 
 def test_a_pull_inside_an_automatic_run_comes_back_with_its_line(line, jno, django_capture_on_commit_callbacks):
     SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.RUNNING, started_at=timezone.now())
-    Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.RUNNING, sync_claim_until=None)
+    Company.objects.filter(pk=jno.pk).update(pull_status=Company.PullStatus.RUNNING, sync_lease_until=None)
     assert _reap(django_capture_on_commit_callbacks) == ({"lines": 1, "pulls": 0}, 1)
 
 
@@ -152,7 +153,7 @@ def test_an_export_waiting_for_the_company_says_until_when_at_the_latest(
 
     settings.SYNC_LEASE_SECONDS = 60
     with time_machine.travel(dt.datetime(2026, 12, 7, 14, 31, 10, tzinfo=PARIS), tick=False):
-        assert company_sync_claim(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
+        assert company_lease_take(company_id=jno.pk, token="a-worker", label="mise à jour du référentiel")
         busy = CompanyBusy(jno, "mise à jour du référentiel", _claim_until(jno))
         assert busy.waiting() == (
             "En attente : mise à jour du référentiel en cours pour cette société ; si elle s'est interrompue, la"

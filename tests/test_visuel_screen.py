@@ -10,7 +10,7 @@ from django.urls import reverse
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
@@ -49,7 +49,7 @@ def test_it_lists_the_entries_waiting_for_sage(client, accountant, pulled):
 def test_the_update_tab_lists_bap_changes_of_integrated_invoices(client, accountant, pulled):
     invoice = make_invoice(pulled, number="FA-U", validate=True)
     Invoice.objects.filter(pk=invoice.pk).update(
-        status=Invoice.Status.INTEGRATED, export_state=ExportState.DONE, update_state=ExportState.TO_EXPORT
+        status=Invoice.Status.INTEGRATED, export_state=ExportState.INTEGRATED, update_state=ExportState.TO_EXPORT
     )
     client.force_login(accountant)
     html = unescape(client.get(LIST, {"type": "update"}).content.decode())

@@ -1,8 +1,9 @@
 """The gateway to Sage FRP 1000: one HTTP session, a timeout on every call, typed errors in French.
 
 Idempotent calls (GET, and PATCH that carries its own ``update_id``) are retried with exponential backoff and
-jitter; a POST of entries is never retried here: its outcome may be unknown, and only the caller can
-reconcile it by looking the entries up by their keys.
+jitter; a POST of entries is retried only when Sage said it did not process it (503, 429, refused connection):
+when its outcome may be unknown, only the caller can reconcile it by looking the entries up by their keys. One
+retry loop, ``SageClient.retrying``, serves both.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -21,6 +22,15 @@ from urllib3.exceptions import NewConnectionError
 from .schemas import ItemError, ItemProblem, clean_company, clean_item
 
 NOT_SAGE = "Cette adresse ne répond pas comme un serveur Sage FRP 1000."
+
+T = TypeVar("T")
+# One error Sage raised against an entry: ``(code, field, message)``.
+ErrorTriple = tuple[str, str, str]
+
+
+def error_triples(errors: Iterable[dict]) -> list[ErrorTriple]:
+    """Sage's ``{code, field, message}`` errors as plain triples, a missing code or field made explicit."""
+    return [(e.get("code") or "?", e.get("field") or "", e.get("message") or "") for e in errors]
 
 
 class SageError(Exception):
@@ -244,16 +254,38 @@ class SageClient:
             delay += random.uniform(0, delay)  # noqa: S311 - jitter, not cryptography
         time.sleep(min(delay, self.max_retry_wait))
 
-    def _call(self, method: str, url: str, *, retry: bool, **kwargs) -> Any:
+    def retrying(
+        self,
+        call: Callable[[], T],
+        *,
+        unknown_too: bool,
+        failure: SageUnavailable | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> T:
+        """``call`` until it succeeds or the retries run out; only a ``SageUnavailable`` is retried, and only when
+        Sage said it did not process the request, unless ``unknown_too`` (an idempotent call).
+
+        ``failure``: how a first try made elsewhere ended (it counts as the first attempt); ``between``: what to do
+        between two tries (a sync renews its hold on the company)."""
         attempt = 0
         while True:
             try:
-                return self._send(method, url, **kwargs)[1]
+                if failure is not None:
+                    error, failure = failure, None
+                    raise error
+                return call()
             except SageUnavailable as error:
-                if not retry or attempt >= self.retries:
+                if (error.outcome_unknown and not unknown_too) or attempt >= self.retries:
                     raise
                 self._wait(attempt, error)
                 attempt += 1
+                if between is not None:
+                    between()
+
+    def _call(self, method: str, url: str, *, retry: bool, **kwargs) -> Any:
+        if not retry:
+            return self._send(method, url, **kwargs)[1]
+        return self.retrying(lambda: self._send(method, url, **kwargs)[1], unknown_too=True)
 
     # --- the contract -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ register = template.Library()
 CSS = {
     ExportState.TO_EXPORT: "text-bg-secondary",
     ExportState.SENDING: "text-bg-info",
-    ExportState.DONE: "text-bg-success",
+    ExportState.INTEGRATED: "text-bg-success",
     ExportState.REJECTED: "text-bg-danger",
     ExportState.UNKNOWN: "text-bg-warning",
 }

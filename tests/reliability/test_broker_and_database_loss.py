@@ -14,8 +14,9 @@ from companies.services import company_referential_pull
 from connectors.models import SyncSchedule
 from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
+from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
+from synchro.runs import run_start
 from tests.conftest import make_company
 from tests.support.invoices import bulk_validated_invoices
 from tests.support.redis_server import RedisServer
@@ -100,7 +101,7 @@ def test_the_database_connection_killed_mid_export(start_worker, sage, jno, sett
     line = SyncRunCompany.objects.get(run=run)
 
     def finished():
-        synchro_reap()  # what each beat tick does
+        orphans_reap()  # what each beat tick does
         line.refresh_from_db()
         return line.finished
 

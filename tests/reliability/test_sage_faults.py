@@ -16,7 +16,7 @@ from django.db import connection
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncItem, SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import bulk_validated_invoices
 from tests.support.workers import wait_for
 

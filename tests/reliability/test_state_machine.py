@@ -17,15 +17,17 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from companies.lease import CompanyBusy, company_lease_take
 from companies.models import Account, Company, Supplier
-from companies.services import CompanyBusy, company_referential_pull, company_sync_claim
+from companies.services import company_referential_pull
 from connectors.sage_frp1000.client import SageError
 from invoices.accounting import EntryError
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_set_bap, invoice_update, invoice_validate
 from invoices.validation import entry_for_invoice
+from synchro.export import CompanyExporter
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import CompanyExporter, run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 from tests.support.invoices import make_invoice
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -54,7 +56,7 @@ class Synchronisation(RuleBasedStateMachine):
     @initialize()
     def fresh_erp(self):
         self.sage.reset()
-        Company.objects.filter(pk=self.company.pk).update(sync_claim_token="", sync_claim_until=None)
+        Company.objects.filter(pk=self.company.pk).update(sync_lease_token="", sync_lease_until=None)
 
     # --- what users do ---
 
@@ -124,7 +126,7 @@ class Synchronisation(RuleBasedStateMachine):
         run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[self.company], selection={"kind": "all"})
         line = run.companies.get()
         token = f"dead-{run.pk}"
-        if not company_sync_claim(company_id=self.company.pk, token=token, label="export"):
+        if not company_lease_take(company_id=self.company.pk, token=token, label="export"):
             return
         exporter = CompanyExporter(line, token)
         SEEN["crashes"] += 1
@@ -135,7 +137,7 @@ class Synchronisation(RuleBasedStateMachine):
                 with contextlib.suppress(SageError):
                     exporter.client.post_entries(self.company.code, [item.payload for item in items])
         # Its lease runs out: the company is free again, the batch stays « en cours » for the next export.
-        Company.objects.filter(pk=self.company.pk).update(sync_claim_until=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        Company.objects.filter(pk=self.company.pk).update(sync_lease_until=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
         SyncRunCompany.objects.filter(pk=line.pk).update(status=SyncRunCompany.Status.FAILED)
 
     # --- what must always hold ---
@@ -172,14 +174,14 @@ class Synchronisation(RuleBasedStateMachine):
             status__in=[Invoice.Status.TO_VALIDATE, Invoice.Status.TO_COMPLETE]
         )
         for invoice in validated:
-            assert invoice.export_state in (ExportState.DONE, ExportState.REJECTED), (
+            assert invoice.export_state in (ExportState.INTEGRATED, ExportState.REJECTED), (
                 invoice.number,
                 invoice.export_state,
             )
             if invoice.status == Invoice.Status.INTEGRATED:
                 found = self.sage.get(f"/companies/JNO/entries/{invoice.external_id}").json()
                 assert found["piece_number"] == invoice.sage_piece_number
-                assert invoice.update_state in (ExportState.NONE, ExportState.DONE)
+                assert invoice.update_state in (ExportState.NONE, ExportState.INTEGRATED)
                 assert bool(found["bap"]) == invoice.bap
         self.each_entry_at_most_once_in_sage()
         SEEN["integrated"] += validated.filter(status=Invoice.Status.INTEGRATED).count()

@@ -20,9 +20,10 @@ from django.utils import timezone
 from companies.models import Company
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
+from synchro.beat import orphans_reap
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
+from synchro.runs import run_start
 from synchro.selectors import run_progress
-from synchro.services import run_start, synchro_reap
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 from tests.support.workers import wait_for
 
@@ -53,13 +54,13 @@ def test_a_pull_whose_worker_was_killed_frees_the_company_within_a_lease(
     client.force_login(alice)
     client.post(reverse("companies:pull"), {"companies": [jno.pk]})
     wait_for(
-        lambda: _company(jno.pk).pull_status == Company.PullStatus.RUNNING and _company(jno.pk).sync_claim_token,
+        lambda: _company(jno.pk).pull_status == Company.PullStatus.RUNNING and _company(jno.pk).sync_lease_token,
         timeout=60,
         message="the pull to start in the worker",
     )
     worker.kill()
     killed_at = time.monotonic()
-    held_until = _company(jno.pk).sync_claim_until
+    held_until = _company(jno.pk).sync_lease_until
 
     response = client.post(reverse("companies:pull"), {"companies": [jno.pk]}, follow=True)
     assert (
@@ -71,13 +72,13 @@ def test_a_pull_whose_worker_was_killed_frees_the_company_within_a_lease(
     start_worker(extra_env=broker | FAST, concurrency=1)
 
     def pulled() -> bool:
-        synchro_reap()  # what each beat tick does
+        orphans_reap()  # what each beat tick does
         return _company(jno.pk).pull_status == Company.PullStatus.SUCCEEDED
 
     wait_for(pulled, timeout=60, interval=0.5, message="the reaper to dispatch the pull again")
     # Free one lease after the last renewal, then one tick of the reaper: about a lease, not ten minutes.
     assert time.monotonic() - killed_at < LEASE + 20
-    assert _company(jno.pk).sync_claim_token == ""
+    assert _company(jno.pk).sync_lease_token == ""
 
 
 def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, fast, start_worker, sage, jno):
@@ -99,7 +100,7 @@ def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, 
     line = SyncRunCompany.objects.get(run=run)
 
     def finished() -> bool:
-        synchro_reap()
+        orphans_reap()
         line.refresh_from_db()
         return line.finished
 
@@ -124,7 +125,7 @@ def test_a_call_to_sage_longer_than_the_lease_keeps_the_company(fast, start_work
     reaped = []
 
     def finished() -> bool:
-        reaped.append(synchro_reap()["lines"])
+        reaped.append(orphans_reap()["lines"])
         line.refresh_from_db()
         return line.finished
 
@@ -147,7 +148,7 @@ def test_a_simulation_longer_than_the_reap_delay_runs_once(fast, start_worker, s
     line = SyncRunCompany.objects.get(run=run)
 
     def finished() -> bool:
-        synchro_reap()
+        orphans_reap()
         line.refresh_from_db()
         return line.finished
 

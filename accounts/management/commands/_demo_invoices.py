@@ -19,7 +19,7 @@ from invoices.models import Invoice
 from invoices.samples import samples_for_company
 from invoices.services import LineData, invoice_create, invoice_set_bap, invoice_validate
 from synchro.models import SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.runs import run_company_execute, run_start
 
 D = dt.date
 # company, number, supplier (None: not recognised), lines (label, HT, account, tax code), date, what to do.

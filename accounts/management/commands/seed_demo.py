@@ -15,8 +15,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from companies.lease import CompanyBusy
 from companies.models import Company, CompanyAccess
-from companies.services import CompanyBusy, company_referential_pull
+from companies.services import company_referential_pull
 from connectors.models import Connector
 
 from . import _demo_invoices as demo_invoices

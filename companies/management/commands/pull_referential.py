@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import ngettext
 
+from companies.lease import CompanyBusy
 from companies.models import KIND_LABELS, Company
-from companies.services import CompanyBusy, company_referential_pull
+from companies.services import company_referential_pull
 
 
 class Command(BaseCommand):

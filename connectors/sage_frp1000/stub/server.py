@@ -1,5 +1,7 @@
 """A fake Sage FRP 1000 server speaking the contract of DESIGN.md over real HTTP.
 
+Over 450 lines, the whole fake server, route by route, as the contract's table in DESIGN.md lists them.
+
 Standard library only, so that it starts anywhere the app starts. ``/api/v1`` is the ERP's API (bearer
 token); ``/_control`` is the test-only control surface (reset, faults, referential mutations, what was
 booked), served only when the server is started with ``--enable-control``.

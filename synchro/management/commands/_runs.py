@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import ngettext
 
-from companies.services import CompanyBusy
+from companies.lease import CompanyBusy
 from synchro.models import SyncRun
-from synchro.services import run_company_execute
+from synchro.runs import run_company_execute
 
 
 def execute_and_report(command: BaseCommand, run: SyncRun, *, simulate: bool = False) -> None:

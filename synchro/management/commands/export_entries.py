@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from companies.models import Company
 from synchro.models import SyncRun
-from synchro.services import run_start
+from synchro.runs import run_start
 
 from ._runs import execute_and_report
 

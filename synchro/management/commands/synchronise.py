@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from companies.models import Company
 from synchro.models import SyncRun
-from synchro.services import run_start
+from synchro.runs import run_start
 
 from ._runs import execute_and_report
 
@@ -24,6 +24,6 @@ class Command(BaseCommand):
         if not companies:
             raise CommandError("Aucune société active à synchroniser.")
         run = run_start(
-            trigger=SyncRun.Trigger.MANUAL, user=None, companies=list(companies), include_pull=True, dispatch=False
+            trigger=SyncRun.Trigger.SYNC_NOW, user=None, companies=list(companies), include_pull=True, dispatch=False
         )
         execute_and_report(self, run)
