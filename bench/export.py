@@ -13,20 +13,8 @@ import subprocess
 import sys
 
 from .data import create_invoices
-from .support import (
-    ROOT,
-    Row,
-    Stub,
-    counting,
-    cpu_usage,
-    describe_cpu,
-    note,
-    profiled,
-    scaled,
-    sql,
-    stopwatch,
-    vacuum_analyze,
-)
+from .processes import cpu_usage, describe_cpu, profiled
+from .support import ROOT, Row, Stub, counting, note, scaled, sql, stopwatch, vacuum_analyze
 
 COMPANY, TWIN, MEMORY = "BENCHEXP", "BENCHEXPB", "BENCHMEM"
 MEMORY_LIMIT_MB = 300

@@ -140,7 +140,8 @@ def run(context, scale: float, *, only: set[str]) -> list[Row]:
 
     from invoices.models import IntakeFile, Invoice
 
-    from .support import counting, cpu_usage, describe_cpu, profiled, sql
+    from .processes import cpu_usage, describe_cpu, profiled
+    from .support import counting, sql
     from .targets import intake_company
 
     count = scaled(FILES, scale, minimum=len(TEMPLATES))

@@ -19,18 +19,8 @@ import time
 import requests
 
 from .export import _company
-from .support import (
-    ROOT,
-    BenchError,
-    CpuSampler,
-    Row,
-    descendants,
-    describe_cpu,
-    free_port,
-    note,
-    postgres_backends,
-    scaled,
-)
+from .processes import CpuSampler, descendants, describe_cpu, postgres_backends
+from .support import ROOT, BenchError, Row, free_port, note, scaled
 
 USERS = 20
 REQUESTS_PER_USER = 10

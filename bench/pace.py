@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 from .export import _company, measure_export
-from .support import ERP_ENTRY_MS, CpuSampler, Row, Workers, describe_cpu, note, postgres_backends, scaled
+from .processes import CpuSampler, Workers, describe_cpu, postgres_backends
+from .support import ERP_ENTRY_MS, Row, note, scaled
 
 COMPANY, TWIN = "BENCHPACE", "BENCHPACEB"
 COMPANIES, INVOICES_PER_COMPANY, WORKERS = 8, 1_250, 4

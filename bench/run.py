@@ -24,13 +24,13 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from .processes import Workers
 from .support import (
     ERP_ENTRY_MS,
     KEYS,
     BenchError,
     Row,
     Stub,
-    Workers,
     bench_database_url,
     create_database,
     drop_database,
