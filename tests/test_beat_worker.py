@@ -11,7 +11,7 @@ from connectors.schedule import PARIS
 from connectors.services import schedule_save
 from core.models import Heartbeat
 from synchro.models import SyncRun, SyncRunCompany
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 

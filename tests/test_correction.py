@@ -12,23 +12,16 @@ from django.apps import apps
 from django.urls import reverse
 
 from companies.models import Supplier
-from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_update
-from synchro.models import Anomaly, SyncRun
-from synchro.services import run_company_execute, run_start
+from synchro.models import Anomaly
 from tests.conftest import give_companies, grant
+from tests.support.exports import export
 from tests.support.invoices import make_invoice
 
 TERMS = Invoice.DueDateSource.TERMS
 CLOSED = dt.date(2026, 2, 10)  # JNO's books are closed until 31 March 2026 in the stub
 OPEN = dt.date(2026, 10, 15)
-
-
-@pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    return jno
 
 
 @pytest.fixture
@@ -140,8 +133,7 @@ def messages_of(response) -> str:
 def test_moving_a_closed_period_date_forward_saves_validates_and_says_so(client, accountant, pulled, sage):
     """The issue's path: refused by Sage for its closed period, the date moved forward, « Enregistrer et valider »."""
     invoice = make_invoice(pulled, invoice_date=CLOSED, validate=True)
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[pulled], selection={"kind": "all"})
-    run_company_execute(run_company_id=run.companies.get().pk)
+    export(pulled)
     invoice.refresh_from_db()
     assert invoice.export_state == ExportState.REJECTED
     assert Anomaly.objects.get(invoice=invoice, cleared_at__isnull=True).code == "PERIOD_CLOSED"

@@ -9,18 +9,16 @@ import pytest
 from django.urls import reverse
 
 from companies.models import Account, Supplier
-from companies.services import company_referential_pull
 from invoices.models import Invoice
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant
+from tests.support.exports import pull
 from tests.support.invoices import make_invoice
 
 
 @pytest.fixture
 def pulled(jno, multi):
-    company_referential_pull(company=jno)
-    company_referential_pull(company=multi)
-    return jno, multi
+    return pull(jno), pull(multi)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from invoices.models import IntakeFile, IntakeScan
 from invoices.samples.build_samples import cii_xml
 from tests.conftest import give_companies, grant
 from tests.support.intake import an_invoice, drop, left_in
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 IMPORTS = reverse("invoices:imports")
 PARIS = ZoneInfo("Europe/Paris")

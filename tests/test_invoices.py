@@ -21,12 +21,6 @@ from tests.support.invoices import make_invoice
 
 
 @pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    return jno
-
-
-@pytest.fixture
 def accountant(bob, pulled):
     grant(bob, "invoices.view_invoices", "invoices.edit_invoices", "invoices.give_bap")
     give_companies(bob, pulled)

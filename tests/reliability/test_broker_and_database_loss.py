@@ -4,7 +4,6 @@ or the worker's database connection killed mid-export — the run still finishes
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 import pytest
 from django.db import connection
@@ -17,9 +16,10 @@ from invoices.models import ExportState, Invoice
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.services import run_start, synchro_reap
 from tests.conftest import make_company
+from tests.support.exports import assert_exactly_once
 from tests.support.invoices import bulk_validated_invoices
+from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -33,11 +33,7 @@ FAST = {
 
 def assert_each_entry_once(sage, ids_by_company: dict[str, list[int]]) -> None:
     for code, ids in ids_by_company.items():
-        booked = Counter(e["external_id"] for e in sage.entries(code) if e["external_id"].startswith("SFD-"))
-        assert set(booked) == {f"SFD-{pk}-V1" for pk in ids}, code
-        assert max(booked.values()) == 1, code
-    all_ids = [pk for ids in ids_by_company.values() for pk in ids]
-    assert Invoice.objects.filter(pk__in=all_ids, status=Invoice.Status.INTEGRATED).count() == len(all_ids)
+        assert_exactly_once(sage, ids, company=code)
 
 
 @pytest.mark.redis_server

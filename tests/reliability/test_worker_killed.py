@@ -10,7 +10,6 @@ And the other side of the lease: a sync that is alive keeps its company however 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from html import unescape
 
 import pytest
@@ -23,8 +22,9 @@ from invoices.models import ExportState, Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
 from synchro.selectors import run_progress
 from synchro.services import run_start, synchro_reap
+from tests.support.exports import assert_exactly_once, booked
 from tests.support.invoices import bulk_validated_invoices, make_invoice
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -88,12 +88,16 @@ def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, 
     worker = start_worker(extra_env=broker | FAST, concurrency=1)
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     wait_for(
-        lambda: Invoice.objects.filter(export_state=ExportState.SENDING).count() >= 200,
+        lambda: Invoice.objects.filter(export_state=ExportState.SENDING).count() >= 200 and sage.stats().get(POST),
         timeout=60,
-        message="a batch en cours",
+        message="a batch on the wire to Sage",
     )
     worker.kill()
-    time.sleep(2)  # the stub books the batch the dead worker sent
+
+    def every_batch_sage_received_is_booked() -> bool:
+        return booked(sage).total() >= min(sage.stats().get(POST, 0) * 200, len(ids))
+
+    wait_for(every_batch_sage_received_is_booked, timeout=20, message="the stub to book what the dead worker sent")
     sage.clear_faults()
     start_worker(extra_env=broker | FAST, concurrency=1)
     line = SyncRunCompany.objects.get(run=run)
@@ -104,8 +108,7 @@ def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, 
         return line.finished
 
     wait_for(finished, timeout=120, interval=0.5, message="the run to finish after the kill")
-    booked = Counter(e["external_id"] for e in sage.entries("JNO") if e["external_id"].startswith("SFD-"))
-    assert set(booked) == {f"SFD-{pk}-V1" for pk in ids} and max(booked.values()) == 1
+    assert_exactly_once(sage, ids)
     assert (line.total, line.done, line.integrated, line.rejected) == (500, 500, 500, 0)
     assert run_progress([line])["percent"] == 100
 
