@@ -7,8 +7,8 @@ import pytest
 from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
-from tests.support.exports import assert_exactly_once, booked
+from synchro.services import run_start
+from tests.support.exports import assert_exactly_once, booked, reap_until_finished
 from tests.support.invoices import bulk_validated_invoices
 from tests.support.polling import wait_for
 
@@ -41,11 +41,6 @@ def test_a_worker_killed_mid_export_loses_nothing_and_doubles_nothing(start_work
     start_worker(extra_env=FAST_LEASE)
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished():
-        # What beat does every minute: the dead worker's claim expires, its run line is dispatched again.
-        synchro_reap()
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=90, interval=1, message="the run to finish after the restart")
+    # What beat does every minute: the dead worker's claim expires, its run line is dispatched again.
+    reap_until_finished(line, timeout=90, interval=1, message="the run to finish after the restart")
     assert_exactly_once(sage, ids)

@@ -14,9 +14,9 @@ from connectors.models import SyncSchedule
 from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_start, synchro_reap
+from synchro.services import run_start
 from tests.conftest import make_company
-from tests.support.exports import assert_exactly_once
+from tests.support.exports import assert_exactly_once, reap_until_finished
 from tests.support.invoices import bulk_validated_invoices
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
@@ -95,10 +95,5 @@ def test_the_database_connection_killed_mid_export(start_worker, sage, jno, sett
     sage.clear_faults()
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished():
-        synchro_reap()  # what each beat tick does
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=120, interval=1, message="the export to finish after the killed connection")
+    reap_until_finished(line, timeout=120, interval=1, message="the export to finish after the killed connection")
     assert_each_entry_once(sage, {"JNO": ids})

@@ -22,7 +22,7 @@ from invoices.models import ExportState, Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
 from synchro.selectors import run_progress
 from synchro.services import run_start, synchro_reap
-from tests.support.exports import assert_exactly_once, booked
+from tests.support.exports import assert_exactly_once, booked, reap_until_finished
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 from tests.support.polling import wait_for
 
@@ -102,12 +102,7 @@ def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, 
     start_worker(extra_env=broker | FAST, concurrency=1)
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished() -> bool:
-        synchro_reap()
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=120, interval=0.5, message="the run to finish after the kill")
+    reap_until_finished(line, timeout=120, interval=0.5, message="the run to finish after the kill")
     assert_exactly_once(sage, ids)
     assert (line.total, line.done, line.integrated, line.rejected) == (500, 500, 500, 0)
     assert run_progress([line])["percent"] == 100
@@ -124,14 +119,7 @@ def test_a_call_to_sage_longer_than_the_lease_keeps_the_company(fast, start_work
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     line = SyncRunCompany.objects.get(run=run)
     wait_for(lambda: Invoice.objects.filter(export_state=ExportState.SENDING).exists(), message="the batch on its way")
-    reaped = []
-
-    def finished() -> bool:
-        reaped.append(synchro_reap()["lines"])
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=90, interval=0.5, message="the export to finish")
+    reaped = reap_until_finished(line, timeout=90, message="the export to finish")
     assert sum(reaped) == 0
     assert line.status == SyncRunCompany.Status.SUCCEEDED and line.error == ""
     assert (line.total, line.done, line.integrated) == (30, 30, 30)
@@ -149,12 +137,7 @@ def test_a_simulation_longer_than_the_reap_delay_runs_once(fast, start_worker, s
     run = run_start(trigger=SyncRun.Trigger.SIMULATION, user=None, companies=[jno], selection={"kind": "creation"})
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished() -> bool:
-        synchro_reap()
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=90, interval=0.5, message="the simulation to finish")
+    reap_until_finished(line, timeout=90, interval=0.5, message="the simulation to finish")
     # Four batches, each read once: three sent once, the last holds only the blocked supplier (refused by SFD's check).
     assert sage.stats()[POST] == 3
     assert (line.total, line.done, line.integrated, line.rejected) == (301, 301, 300, 1)

@@ -5,7 +5,8 @@ The helpers the export tests each used to write again, in one place:
 - ``pull(company)`` and the ``pulled`` fixture: JNO, its referential pulled from the stub;
 - ``export(company, ...)``: one run of one company, executed here rather than by a worker;
 - ``booked(sage)``: how many times Sage holds each of SFD's keys;
-- ``assert_exactly_once(sage, ids)``: the invariant every fault must keep.
+- ``assert_exactly_once(sage, ids)``: the invariant every fault must keep;
+- ``reap_until_finished(line)``: beat's reaper ticked until a run line a worker left is finished.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 from companies.services import company_referential_pull
 from invoices.models import Invoice
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.services import run_company_execute, run_start
+from synchro.services import run_company_execute, run_start, synchro_reap
+from tests.support.polling import wait_for
 
 
 def pull(company):
@@ -66,3 +68,17 @@ def assert_exactly_once(sage, invoice_ids, company: str = "JNO") -> None:
     pieces = dict(Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "sage_piece_number"))
     by_key = {e["external_id"]: e["piece_number"] for e in sage.entries(company)}
     assert {pk: by_key[f"SFD-{pk}-V1"] for pk in invoice_ids} == pieces
+
+
+def reap_until_finished(line: SyncRunCompany, *, timeout: float, message: str, interval: float = 0.5) -> list[int]:
+    """Tick the reaper, as beat does every minute, until the run line is finished; how many run lines each tick
+    dispatched again (the claim of a dead worker runs out, its line is sent to a live one)."""
+    reaped: list[int] = []
+
+    def finished() -> bool:
+        reaped.append(synchro_reap()["lines"])
+        line.refresh_from_db()
+        return line.finished
+
+    wait_for(finished, timeout=timeout, interval=interval, message=message)
+    return reaped
