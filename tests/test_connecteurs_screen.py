@@ -42,7 +42,9 @@ def test_the_api_key_is_encrypted_at_rest_and_never_rendered(client, admin, conn
     )
     connector.refresh_from_db()
     assert connector.decrypted_api_key() == "nouvelle-cle-secrete"
-    assert "nouvelle-cle-secrete" not in client.get(URL).content.decode()
+    response = client.get(URL)
+    assert response.status_code == 200 and "Une clé est enregistrée" in response.content.decode()
+    assert "nouvelle-cle-secrete" not in response.content.decode()
     assert "nouvelle-cle-secrete" not in str(list(AuditEvent.objects.values_list("summary", "details")))
 
 
@@ -188,7 +190,9 @@ def test_environment_seeds_the_first_connector(client, bob, db, settings):
     settings.SAGE_FRP1000_URL = "http://sage.example:8080"
     settings.SAGE_FRP1000_API_KEY = "cle-de-l-environnement"
     client.force_login(bob)
-    html = client.get(URL).content.decode()
+    response = client.get(URL)
     connector = Connector.objects.get()
     assert connector.url == "http://sage.example:8080" and connector.decrypted_api_key() == "cle-de-l-environnement"
+    html = response.content.decode()
+    assert response.status_code == 200 and "http://sage.example:8080" in html and "Une clé est enregistrée" in html
     assert "cle-de-l-environnement" not in html

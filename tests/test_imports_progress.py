@@ -214,7 +214,9 @@ def test_the_progress_shows_only_the_users_companies(client, accountant, jno_rea
     [multi_only] = intake_scan_request(companies=[multi_ready], actor=alice)
     assert progress_of(client, [multi_only]).status_code == 404
     # On the list too: a batch of another company shows no box.
-    assert "imports-progress" not in client.get(IMPORTS, {"analyse": str(multi_only.batch)}).content.decode()
+    response = client.get(IMPORTS, {"analyse": str(multi_only.batch)})
+    assert response.status_code == 200 and "Imports</h1>" in response.content.decode()
+    assert "imports-progress" not in response.content.decode()
     assert client.get(IMPORTS, {"analyse": "pas-un-uuid"}).status_code == 200
 
 

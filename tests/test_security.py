@@ -179,10 +179,11 @@ def test_the_api_key_never_appears_in_logs_errors_or_task_arguments(client, jno,
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     line = run_company_execute(run_company_id=run.companies.get().pk)
     client.force_login(bob)
-    pages = [
-        client.get(reverse(name)).content.decode() for name in ("synchro:list", "connectors:settings", "companies:list")
-    ]
-    pages.append(client.post(reverse("connectors:test", args=[jno.connector.pk]), follow=True).content.decode())
+    responses = [client.get(reverse(name)) for name in ("synchro:list", "connectors:settings", "companies:list")]
+    responses.append(client.post(reverse("connectors:test", args=[jno.connector.pk]), follow=True))
+    assert [response.status_code for response in responses] == [200, 200, 200, 200]
+    pages = [response.content.decode() for response in responses]
+    assert "JNO" in pages[0] and "Paramétrage des connecteurs" in pages[1] and "Société</h1>" in pages[2]
     key = sage.api_key
     assert key not in caplog.text
     assert key not in line.error and all(key not in page for page in pages)

@@ -55,8 +55,12 @@ def test_the_list_is_scoped_to_the_users_companies(client, bob, pulled, multi):
     grant(bob, "synchro.view_synchronisations")
     give_companies(bob, multi)
     make_invoice(pulled, number="FA-JNO", validate=True)
+    make_invoice(multi, number="FA-MULTI", analytic="ADM", validate=True)
     client.force_login(bob)
-    assert 'data-number="FA-JNO"' not in client.get(LIST).content.decode()
+    response = client.get(LIST)
+    assert response.status_code == 200  # a refusal would hide FA-JNO too
+    html = response.content.decode()
+    assert 'data-number="FA-MULTI"' in html and 'data-number="FA-JNO"' not in html
 
 
 def test_the_list_page_issues_a_constant_number_of_queries(client, accountant, pulled, django_assert_max_num_queries):
