@@ -1,11 +1,11 @@
-# SFD Synchro — the two commands of the README: `make run` and `make test`.
+# SFD Synchro — the two commands of the README, `make run` and `make test`, and the edit loop's `make test-fast`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format bench messages clean
+.PHONY: run test test-fast install lint format bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ install: $(STAMP)
 run: install
 	./bin/run
 
-## The whole suite. Groups whose service is missing are skipped and named at the end.
+## The whole suite, what CI runs. Groups whose service is missing are skipped and named at the end.
 test: install
 	$(BIN)/pytest
+
+## The edit loop: the suite without the slow tests and the browser journeys (markers in pyproject.toml). Run
+## `make test` before pushing: CI runs the whole suite.
+test-fast: install
+	$(BIN)/pytest -m "not slow and not browser"
 
 ## The benchmarks (bench/README.md): PostgreSQL from DATABASE_URL (default postgres@127.0.0.1:5432), where a
 ## throwaway database <name>_bench is created and dropped; its own stubs; Redis from BENCH_REDIS_URL or

@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.support.brokers",
     "tests.support.browser",
     "tests.support.intake",
+    "tests.support.exports",
 ]
 
 

@@ -11,7 +11,7 @@ from connectors.schedule import PARIS
 from connectors.services import schedule_save
 from core.models import Heartbeat
 from synchro.models import SyncRun, SyncRunCompany
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -36,8 +36,13 @@ def test_the_coming_minute_runs_once_even_with_two_beats(start_worker, start_bea
     lines = SyncRunCompany.objects.filter(run=run)
     assert set(lines.values_list("company__code", flat=True)) == {"JNO", "MULTI"}
     assert all(line.pull_counts.get("suppliers", {}).get("created", 0) >= 42 for line in lines)
-    import time
-
-    time.sleep(6)  # a few more ticks of both beats
+    # Both beats tick on after the run (every 2 s): none of their ticks starts the slot again.
+    ticked_on = run.finished_at + dt.timedelta(seconds=3 * int(FAST_TICK["SCHEDULER_TICK_SECONDS"]))
+    wait_for(
+        lambda: Heartbeat.objects.get(name="beat").at >= ticked_on,
+        timeout=60,
+        interval=0.5,
+        message="three more ticks of the beats after the run",
+    )
     assert SyncRun.objects.filter(trigger=SyncRun.Trigger.SCHEDULE).count() == 1
     assert timezone.now() - Heartbeat.objects.get(name="beat").at < dt.timedelta(seconds=30)

@@ -12,6 +12,7 @@ from connectors.models import Connector, SyncSchedule
 from core.models import AuditEvent
 from synchro.models import SyncRun
 from tests.conftest import give_companies, grant
+from tests.support.connectors import connector_form
 from tests.support.stub import free_port
 
 URL = reverse("connectors:settings")
@@ -22,17 +23,6 @@ def admin(bob, connector):
     grant(bob, "connectors.manage_connectors")
     give_companies(bob, all_companies=True)
     return bob
-
-
-def _connector_data(connector, **changes):
-    data = {
-        f"c{connector.pk}-name": connector.name,
-        f"c{connector.pk}-url": connector.url,
-        f"c{connector.pk}-timeout_seconds": connector.timeout_seconds,
-        f"c{connector.pk}-api_key": "",
-    }
-    data.update({f"c{connector.pk}-{key}": value for key, value in changes.items()})
-    return data
 
 
 def test_it_requires_the_right(client, charlie, connector):
@@ -48,17 +38,19 @@ def test_the_api_key_is_encrypted_at_rest_and_never_rendered(client, admin, conn
     assert sage.api_key not in html
     assert "Une clé est enregistrée" in html
     client.post(
-        reverse("connectors:save", args=[connector.pk]), _connector_data(connector, api_key="nouvelle-cle-secrete")
+        reverse("connectors:save", args=[connector.pk]), connector_form(connector, api_key="nouvelle-cle-secrete")
     )
     connector.refresh_from_db()
     assert connector.decrypted_api_key() == "nouvelle-cle-secrete"
-    assert "nouvelle-cle-secrete" not in client.get(URL).content.decode()
+    response = client.get(URL)
+    assert response.status_code == 200 and "Une clé est enregistrée" in response.content.decode()
+    assert "nouvelle-cle-secrete" not in response.content.decode()
     assert "nouvelle-cle-secrete" not in str(list(AuditEvent.objects.values_list("summary", "details")))
 
 
 def test_an_empty_key_keeps_the_stored_one(client, admin, connector, sage):
     client.force_login(admin)
-    client.post(reverse("connectors:save", args=[connector.pk]), _connector_data(connector, timeout_seconds=12))
+    client.post(reverse("connectors:save", args=[connector.pk]), connector_form(connector, timeout_seconds=12))
     connector.refresh_from_db()
     assert connector.timeout_seconds == 12 and connector.decrypted_api_key() == sage.api_key
     assert AuditEvent.objects.filter(
@@ -70,7 +62,7 @@ def test_bad_values_are_refused_next_to_their_field(client, admin, connector):
     client.force_login(admin)
     response = client.post(
         reverse("connectors:save", args=[connector.pk]),
-        _connector_data(connector, url="pas une url", timeout_seconds=0),
+        connector_form(connector, url="pas une url", timeout_seconds=0),
     )
     html = unescape(response.content.decode())
     assert "Adresse invalide : saisissez une URL http:// ou https://" in html and "Entre 1 et 300 secondes." in html
@@ -198,7 +190,9 @@ def test_environment_seeds_the_first_connector(client, bob, db, settings):
     settings.SAGE_FRP1000_URL = "http://sage.example:8080"
     settings.SAGE_FRP1000_API_KEY = "cle-de-l-environnement"
     client.force_login(bob)
-    html = client.get(URL).content.decode()
+    response = client.get(URL)
     connector = Connector.objects.get()
     assert connector.url == "http://sage.example:8080" and connector.decrypted_api_key() == "cle-de-l-environnement"
+    html = response.content.decode()
+    assert response.status_code == 200 and "http://sage.example:8080" in html and "Une clé est enregistrée" in html
     assert "cle-de-l-environnement" not in html

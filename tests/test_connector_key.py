@@ -16,6 +16,7 @@ from connectors.models import Connector
 from connectors.services import ConnectorKeyRequired, connector_probe, connector_save
 from core.models import AuditEvent
 from tests.conftest import give_companies, grant
+from tests.support.connectors import connector_form
 from tests.support.foreign import ForeignHTTPServer, banner_server, drip_server, silent_server
 from tests.support.stub import free_port
 
@@ -41,14 +42,7 @@ def foreign():
 
 
 def _save(client, connector, **changes):
-    data = {
-        f"c{connector.pk}-name": connector.name,
-        f"c{connector.pk}-url": connector.url,
-        f"c{connector.pk}-timeout_seconds": connector.timeout_seconds,
-        f"c{connector.pk}-api_key": "",
-    }
-    data.update({f"c{connector.pk}-{key}": value for key, value in changes.items()})
-    return client.post(reverse("connectors:save", args=[connector.pk]), data)
+    return client.post(reverse("connectors:save", args=[connector.pk]), connector_form(connector, **changes))
 
 
 def _test(client, connector) -> str:

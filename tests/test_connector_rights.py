@@ -16,6 +16,7 @@ from connectors.models import Connector, SyncSchedule
 from core.models import AuditEvent
 from synchro.models import SyncRun
 from tests.conftest import give_companies, make_company
+from tests.support.connectors import connector_form
 
 
 @pytest.fixture
@@ -25,24 +26,13 @@ def limited_admin(bob, jno):
     return bob
 
 
-def _connector_data(connector, **changes):
-    data = {
-        f"c{connector.pk}-name": connector.name,
-        f"c{connector.pk}-url": connector.url,
-        f"c{connector.pk}-timeout_seconds": connector.timeout_seconds,
-        f"c{connector.pk}-api_key": "",
-    }
-    data.update({f"c{connector.pk}-{key}": value for key, value in changes.items()})
-    return data
-
-
 def test_a_user_limited_to_some_companies_changes_no_connector(client, limited_admin, connector, sage):
     client.force_login(limited_admin)
     url_before = connector.url
     new = {"new-name": "Autre", "new-url": "http://x.example", "new-api_key": "k"}
     attempts = [
         ("get", reverse("connectors:settings"), None),
-        ("post", reverse("connectors:save", args=[connector.pk]), _connector_data(connector, url="http://ailleurs.example")),
+        ("post", reverse("connectors:save", args=[connector.pk]), connector_form(connector, url="http://ailleurs.example")),
         ("post", reverse("connectors:create"), new),
         ("post", reverse("connectors:test", args=[connector.pk]), {}),
         ("post", reverse("connectors:schedule"), {"frequency": "daily", "time": "03:00", "enabled": "on"}),

@@ -12,23 +12,16 @@ from django.apps import apps
 from django.urls import reverse
 
 from companies.models import Supplier
-from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import LineData, invoice_update
-from synchro.models import Anomaly, SyncRun
-from synchro.runs import run_company_execute, run_start
+from synchro.models import Anomaly
 from tests.conftest import give_companies, grant
-from tests.support.invoices import make_invoice
+from tests.support.exports import export
+from tests.support.invoices import invoice_form, make_invoice
 
 TERMS = Invoice.DueDateSource.TERMS
 CLOSED = dt.date(2026, 2, 10)  # JNO's books are closed until 31 March 2026 in the stub
 OPEN = dt.date(2026, 10, 15)
-
-
-@pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    return jno
 
 
 @pytest.fixture
@@ -110,25 +103,6 @@ def test_existing_due_dates_get_their_origin_from_the_migration(pulled):
 # --- the screen says what was saved and what blocks validation ---------------------------------------------
 
 
-def form_data(invoice: Invoice, **changes) -> dict:
-    """The form as the browser posts it: every field with the value shown, the due date included."""
-    data = {
-        "supplier": invoice.supplier_id, "kind": invoice.kind, "number": invoice.number,
-        "invoice_date": invoice.invoice_date.isoformat(),
-        "due_date": invoice.due_date.isoformat() if invoice.due_date else "", "currency": "EUR",
-        "total_ht": str(invoice.total_ht), "total_tva": str(invoice.total_tva), "total_ttc": str(invoice.total_ttc),
-        "label": invoice.label, "payment_mode": "", "lines-TOTAL_FORMS": invoice.lines.count(),
-        "lines-INITIAL_FORMS": invoice.lines.count(), "lines-MIN_NUM_FORMS": 0, "lines-MAX_NUM_FORMS": 1000,
-    }  # fmt: skip
-    for index, line in enumerate(invoice.lines.all()):
-        data |= {
-            f"lines-{index}-id": line.pk, f"lines-{index}-invoice": invoice.pk, f"lines-{index}-label": line.label,
-            f"lines-{index}-amount_ht": str(line.amount_ht), f"lines-{index}-account": line.account_id,
-            f"lines-{index}-tax_code": line.tax_code_id, f"lines-{index}-analytic_section": "",
-        }  # fmt: skip
-    return data | changes
-
-
 def messages_of(response) -> str:
     """The text of the message at the top of the page (its list items kept as markup)."""
     html = unescape(response.content.decode())
@@ -140,14 +114,13 @@ def messages_of(response) -> str:
 def test_moving_a_closed_period_date_forward_saves_validates_and_says_so(client, accountant, pulled, sage):
     """The issue's path: refused by Sage for its closed period, the date moved forward, « Enregistrer et valider »."""
     invoice = make_invoice(pulled, invoice_date=CLOSED, validate=True)
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[pulled], selection={"kind": "all"})
-    run_company_execute(run_company_id=run.companies.get().pk)
+    export(pulled)
     invoice.refresh_from_db()
     assert invoice.export_state == ExportState.REJECTED
     assert Anomaly.objects.get(invoice=invoice, cleared_at__isnull=True).code == "PERIOD_CLOSED"
     client.force_login(accountant)
     url = reverse("invoices:detail", args=[invoice.pk])
-    response = client.post(url, form_data(invoice, invoice_date=OPEN.isoformat(), validate="1"), follow=True)
+    response = client.post(url, invoice_form(invoice, invoice_date=OPEN.isoformat(), validate="1"), follow=True)
     due = OPEN + terms_of(pulled)
     assert (
         "Facture enregistrée et validée : l'écriture est à exporter. Échéance recalculée avec le délai de paiement"
@@ -163,7 +136,7 @@ def test_a_refused_form_says_at_the_top_that_nothing_was_saved_and_keeps_the_inp
     invoice = correct(invoice, due_date=dt.date(2026, 4, 30))  # typed: it does not follow the date
     client.force_login(accountant)
     url = reverse("invoices:detail", args=[invoice.pk])
-    response = client.post(url, form_data(invoice, invoice_date=OPEN.isoformat(), label="Gardé", validate="1"))
+    response = client.post(url, invoice_form(invoice, invoice_date=OPEN.isoformat(), label="Gardé", validate="1"))
     text = messages_of(response)
     assert "Rien n'a été enregistré : corrigez les champs signalés." in text
     assert "<li>Échéance : L'échéance précède la date de facture.</li>" in text
@@ -177,7 +150,7 @@ def test_saved_but_not_validated_lists_each_problem_at_the_top(client, accountan
     invoice = make_invoice(pulled, invoice_date=OPEN)
     client.force_login(accountant)
     url = reverse("invoices:detail", args=[invoice.pk])
-    response = client.post(url, form_data(invoice, total_tva="25.00", total_ttc="125.00", supplier="", validate="1"))
+    response = client.post(url, invoice_form(invoice, total_tva="25.00", total_ttc="125.00", supplier="", validate="1"))
     text = messages_of(response)
     assert text.startswith("Facture enregistrée. Elle n'est pas validée :")
     assert "<li>Fournisseur manquant.</li>" in text and "ne correspond pas à la TVA des lignes" in text
@@ -189,7 +162,7 @@ def test_enregistrer_says_what_is_left_to_complete(client, accountant, pulled):
     invoice = make_invoice(pulled, invoice_date=OPEN)
     client.force_login(accountant)
     url = reverse("invoices:detail", args=[invoice.pk])
-    response = client.post(url, form_data(invoice, supplier=""), follow=True)
+    response = client.post(url, invoice_form(invoice, supplier=""), follow=True)
     text = messages_of(response)
     assert text.startswith("Facture enregistrée. Elle reste à compléter avant sa validation :")
     assert "<li>Fournisseur manquant.</li>" in text
@@ -198,7 +171,7 @@ def test_enregistrer_says_what_is_left_to_complete(client, accountant, pulled):
 def test_saving_nothing_new_says_so(client, accountant, pulled):
     invoice = make_invoice(pulled, invoice_date=OPEN)
     client.force_login(accountant)
-    response = client.post(reverse("invoices:detail", args=[invoice.pk]), form_data(invoice), follow=True)
+    response = client.post(reverse("invoices:detail", args=[invoice.pk]), invoice_form(invoice), follow=True)
     assert messages_of(response).startswith("Aucune modification à enregistrer.")
     invoice.refresh_from_db()
     assert invoice.accounting_version == 1

@@ -20,8 +20,9 @@ from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
 from synchro.charts import _nice_ceiling, daily_entries_chart
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
-from synchro.runs import run_company_execute, run_start
+from synchro.runs import run_company_execute
 from tests.conftest import give_companies, grant
+from tests.support.exports import export
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 HOME = reverse("home")
@@ -30,22 +31,10 @@ TODAY = dt.datetime(2026, 12, 1, 10, 0, tzinfo=PARIS)
 
 
 @pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
-
-
-@pytest.fixture
 def accountant(bob, pulled):
     bob.groups.add(Group.objects.get(name="Comptable"))
     give_companies(bob, pulled)
     return bob
-
-
-def export(company) -> SyncRunCompany:
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[company], selection={"kind": "all"})
-    return run_company_execute(run_company_id=run.companies.get().pk)
 
 
 def every_state(company) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from connectors.services import connectors_health_refresh
 from core.logging import JsonFormatter, sync_logger
 from core.models import Heartbeat
 from core.services import heartbeat_touch
+from tests.support.production import production_env
 from tests.support.services import REQUIRED
 from tests.support.stub import free_port
 
@@ -32,27 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- production settings ------------------------------------------------------------------------------
-
-
-def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
-    """A production-like environment and nothing else from this machine (``None`` removes a variable)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DJANGO_SETTINGS_MODULE": "config.production",
-        "SECRET_KEY": secrets.token_urlsafe(50)[:50],
-        "ALLOWED_HOSTS": "sfd.example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
-        "SFD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "SFD_VAR_DIR": str(tmp_path / "var"),
-        "STATIC_ROOT": str(tmp_path / "static"),
-    }
-    for name, value in overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -12,16 +12,10 @@ from invoices.intake import intake_company
 from invoices.models import Invoice, InvoiceLine
 from invoices.samples.build_samples import cii_xml, facturx_pdf, ubl_xml
 from invoices.services import LineData, invoice_update, invoice_validate
-from synchro.models import SyncRun
-from synchro.runs import run_company_execute, run_start
+from tests.support.exports import export
 from tests.support.intake import an_invoice, drop
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def export(company):
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[company], selection={"kind": "all"})
-    return run_company_execute(run_company_id=run.companies.get().pk)
 
 
 def imported(company, name: str, content: bytes) -> Invoice:

@@ -15,23 +15,11 @@ from pypdf import PdfWriter
 from connectors.sage_frp1000.stub import demo
 from invoices.einvoice import MAX_BYTES, EInvoiceError, parse_einvoice
 from invoices.samples import build_samples, samples_for_company
-from invoices.samples.build_samples import cii_xml, facturx_pdf, invoice_data, minimal_pdf, seller, ubl_xml
+from invoices.samples.build_samples import cii_xml, facturx_pdf, minimal_pdf, seller, ubl_xml
+from tests.support.intake import einvoice_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invoices"
 PASSWD_MARKERS = ("root:", "/bin/", "nologin")
-SELLER = seller("Fournitures Petit SAS", siren="942904814", vat="FR66942904814")
-
-
-def data(**overrides) -> dict:
-    fields = {
-        "number": "FA-1",
-        "seller": SELLER,
-        "buyer": "JNO",
-        "issue_date": dt.date(2026, 11, 2),
-        "due_date": dt.date(2026, 12, 2),
-        "lines": [("Papier", "100.00", "20.00")],
-    }
-    return invoice_data(**(fields | overrides))
 
 
 def refused(content: bytes, name: str = "facture.xml") -> str:
@@ -44,7 +32,9 @@ def refused(content: bytes, name: str = "facture.xml") -> str:
 
 
 def test_factur_x_pdf_is_read_from_its_embedded_cii():
-    invoice = parse_einvoice(facturx_pdf(data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "10.00")])))
+    invoice = parse_einvoice(
+        facturx_pdf(einvoice_data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "10.00")]))
+    )
     assert invoice.source_format == "facturx"
     assert (invoice.number, invoice.credit_note, invoice.currency) == ("FA-1", False, "EUR")
     assert (invoice.issue_date, invoice.due_date) == (dt.date(2026, 11, 2), dt.date(2026, 12, 2))
@@ -65,31 +55,31 @@ def test_factur_x_pdf_is_read_from_its_embedded_cii():
 
 
 def test_ubl_invoice_and_credit_note():
-    invoice = parse_einvoice(ubl_xml(data()))
+    invoice = parse_einvoice(ubl_xml(einvoice_data()))
     assert (invoice.source_format, invoice.number, invoice.credit_note) == ("ubl", "FA-1", False)
     assert invoice.total_ttc == Decimal("120.00")
-    credit_note = ubl_xml(data(type_code="381"))
+    credit_note = ubl_xml(einvoice_data(type_code="381"))
     assert b"<CreditNote" in credit_note
     assert parse_einvoice(credit_note).credit_note is True
 
 
 def test_cii_xml_invoice_and_credit_note():
-    invoice = parse_einvoice(cii_xml(data()))
+    invoice = parse_einvoice(cii_xml(einvoice_data()))
     assert (invoice.source_format, invoice.credit_note) == ("cii", False)
-    assert parse_einvoice(cii_xml(data(type_code="381"))).credit_note is True
+    assert parse_einvoice(cii_xml(einvoice_data(type_code="381"))).credit_note is True
 
 
 def test_siren_comes_from_a_siret_and_vat_alone_is_kept():
     with_siret = seller("Fournitures Petit SAS", vat="FR66942904814") | {"legal_identifier": "94290481400027"}
-    assert parse_einvoice(cii_xml(data(seller=with_siret))).seller_siren == "942904814"
+    assert parse_einvoice(cii_xml(einvoice_data(seller=with_siret))).seller_siren == "942904814"
     # A French VAT number with a valid key holds the SIREN.
-    vat_only = parse_einvoice(ubl_xml(data(seller=seller("Voyages David SASU", vat="fr 38 333488369"))))
+    vat_only = parse_einvoice(ubl_xml(einvoice_data(seller=seller("Voyages David SASU", vat="fr 38 333488369"))))
     assert (vat_only.seller_siren, vat_only.seller_vat) == ("333488369", "FR38333488369")
     assert vat_only.seller_label == "SIREN 333488369 (Voyages David SASU)"
 
 
 def test_a_profile_without_lines_gets_one_line_per_vat_rate():
-    basic_wl = data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "5.50")])
+    basic_wl = einvoice_data(lines=[("Papier", "100.00", "20.00"), ("Livres", "50.00", "5.50")])
     xml = facturx.generate_cii_xml(basic_wl, level="basicwl", check_schematron=False)
     invoice = parse_einvoice(xml)
     assert [(line.label, line.amount_ht, line.vat_rate) for line in invoice.lines] == [
@@ -99,7 +89,7 @@ def test_a_profile_without_lines_gets_one_line_per_vat_rate():
 
 
 def test_document_level_charges_and_allowances_are_lines_of_their_own():
-    content = data(lines=[("Papier", "100.00", "20.00")])
+    content = einvoice_data(lines=[("Papier", "100.00", "20.00")])
     content["BG-21"] = [{"amount": "10.00", "reason": "Port", "vat_category_code": "S", "vat_rate": "20.00"}]
     content["BG-20"] = [{"amount": "5.00", "reason": "Fidélité", "vat_category_code": "S", "vat_rate": "20.00"}]
     content |= {"BT-108": "10.00", "BT-107": "5.00", "BT-109": "105.00", "BT-110": "21.00", "BT-112": "126.00"}
@@ -154,12 +144,12 @@ def test_pdf_without_xml_is_refused():
 
 
 def test_truncated_pdf_is_refused():
-    pdf = facturx_pdf(data())
+    pdf = facturx_pdf(einvoice_data())
     assert refused(pdf[: len(pdf) // 3], "coupé.pdf").startswith("PDF illisible ou endommagé : ")
 
 
 def test_truncated_xml_is_refused():
-    xml = cii_xml(data())
+    xml = cii_xml(einvoice_data())
     assert refused(xml[: len(xml) // 2]).startswith("XML illisible (tronqué ou mal formé)")
 
 
@@ -210,7 +200,7 @@ def test_doctype_in_utf16_is_refused_too(tmp_path):
 def test_hostile_xml_inside_a_pdf_is_refused(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("SECRET-9b1c")
-    hostile = cii_xml(data()).replace(
+    hostile = cii_xml(einvoice_data()).replace(
         b"<rsm:CrossIndustryInvoice",
         f'<!DOCTYPE rsm:CrossIndustryInvoice [<!ENTITY x SYSTEM "file://{secret}">]>\n<rsm:CrossIndustryInvoice'.encode(),
         1,
@@ -236,9 +226,9 @@ def test_not_an_invoice_format():
 
 def test_xml_against_the_xsd_and_the_profile():
     # Another specification (XRechnung, Peppol…): the complete CII schema judges it, EN 16931's rules read it.
-    other_specification = cii_xml(data()).replace(b"urn:cen.eu:en16931:2017", b"urn:example:profil")
+    other_specification = cii_xml(einvoice_data()).replace(b"urn:cen.eu:en16931:2017", b"urn:example:profil")
     assert (parse_einvoice(other_specification).profile, parse_einvoice(other_specification).number) == ("", "FA-1")
-    invalid = cii_xml(data()).replace(b"<ram:Name>Papier</ram:Name>", b"<ram:Nom>Papier</ram:Nom>")
+    invalid = cii_xml(einvoice_data()).replace(b"<ram:Name>Papier</ram:Name>", b"<ram:Nom>Papier</ram:Nom>")
     reason = refused(invalid)
     assert reason.startswith("XML non conforme au schéma officiel du profil Factur-X EN 16931 : élément Nom inattendu")
     assert reason.endswith(".") and ", ligne " in reason
@@ -264,11 +254,11 @@ def test_xml_against_the_xsd_and_the_profile():
     ],
 )
 def test_amounts_that_do_not_add_up_are_refused(overrides, expected):
-    reason = refused(cii_xml(data() | overrides))
+    reason = refused(cii_xml(einvoice_data() | overrides))
     assert reason.startswith("Facture incohérente selon la norme EN 16931 — ") and expected in reason
 
 
 def test_vat_rounding_within_a_cent_per_rate_is_accepted():
-    content = data(lines=[("A", "10.05", "5.50")]) | {"BT-110": "0.56", "BT-112": "10.61", "BT-115": "10.61"}
+    content = einvoice_data(lines=[("A", "10.05", "5.50")]) | {"BT-110": "0.56", "BT-112": "10.61", "BT-115": "10.61"}
     content["BG-23"][0]["BT-117"] = "0.56"  # 10.05 × 5.5 % = 0.55275: rounded down by the supplier's software
     assert parse_einvoice(cii_xml(content)).total_tva == Decimal("0.56")

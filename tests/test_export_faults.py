@@ -9,10 +9,9 @@ import pytest
 from django.db import connection
 
 from companies.lease import CompanyBusy
-from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from synchro.models import SyncItem, SyncRun, SyncRunCompany
-from synchro.runs import run_company_execute, run_start
+from tests.support.exports import assert_exactly_once, export, pull
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,29 +24,7 @@ LOOKUP = "GET companies/{code}/entries/{key}"
 def pulled(jno, fast_retries):
     jno.connector.timeout_seconds = 1
     jno.connector.save()
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
-
-
-def export(company, *, trigger=SyncRun.Trigger.EXPORT) -> SyncRunCompany:
-    run = run_start(trigger=trigger, user=None, companies=[company], selection={"kind": "all", "filters": {}})
-    return run_company_execute(run_company_id=run.companies.get().pk)
-
-
-def sfd_entries(sage, company="JNO") -> Counter:
-    return Counter(e["external_id"] for e in sage.entries(company) if e["external_id"].startswith("SFD-"))
-
-
-def assert_exactly_once(sage, invoice_ids) -> None:
-    booked = sfd_entries(sage)
-    assert all(count == 1 for count in booked.values()), [k for k, v in booked.items() if v > 1]
-    expected = {f"SFD-{pk}-V1" for pk in invoice_ids}
-    assert set(booked) == expected
-    assert Invoice.objects.filter(pk__in=invoice_ids, status=Invoice.Status.INTEGRATED).count() == len(invoice_ids)
-    pieces = dict(Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "sage_piece_number"))
-    by_key = {e["external_id"]: e["piece_number"] for e in sage.entries("JNO")}
-    assert all(pieces[pk] == by_key[f"SFD-{pk}-V1"] for pk in invoice_ids)
+    return pull(jno)
 
 
 def test_a_500_is_reconciled_before_anything_is_sent_again(pulled, sage):
@@ -187,7 +164,7 @@ def test_a_manual_export_during_a_scheduled_run_doubles_nothing(pulled, sage):
     sage.faults({"match": "POST /companies/*/entries", "fault": "latency", "delay": 0.5})
     scheduled = threading.Thread(target=lambda: (export(pulled, trigger=SyncRun.Trigger.SCHEDULE), connection.close()))
     scheduled.start()
-    from tests.support.workers import wait_for
+    from tests.support.polling import wait_for
 
     wait_for(lambda: Invoice.objects.filter(export_state=ExportState.SENDING).exists(), timeout=10)
     with pytest.raises(CompanyBusy):

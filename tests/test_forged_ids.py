@@ -9,18 +9,16 @@ import pytest
 from django.urls import reverse
 
 from companies.models import Account, Supplier
-from companies.services import company_referential_pull
 from invoices.models import Invoice
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant
-from tests.support.invoices import make_invoice
+from tests.support.exports import pull
+from tests.support.invoices import invoice_form, make_invoice
 
 
 @pytest.fixture
 def pulled(jno, multi):
-    company_referential_pull(company=jno)
-    company_referential_pull(company=multi)
-    return jno, multi
+    return pull(jno), pull(multi)
 
 
 @pytest.fixture
@@ -29,21 +27,6 @@ def accountant(bob, pulled):
     grant(bob, "invoices.view_invoices", "invoices.edit_invoices", "synchro.view_synchronisations")
     give_companies(bob, jno)
     return bob
-
-
-def _invoice_post(invoice, **changes):
-    line = invoice.lines.get()
-    data = {
-        "supplier": invoice.supplier_id, "kind": invoice.kind, "number": invoice.number,
-        "invoice_date": invoice.invoice_date.isoformat(), "due_date": "", "currency": "EUR",
-        "total_ht": str(invoice.total_ht), "total_tva": str(invoice.total_tva), "total_ttc": str(invoice.total_ttc),
-        "label": "", "payment_mode": "", "lines-TOTAL_FORMS": 1, "lines-INITIAL_FORMS": 1,
-        "lines-MIN_NUM_FORMS": 0, "lines-MAX_NUM_FORMS": 1000,
-        "lines-0-id": line.pk, "lines-0-invoice": invoice.pk, "lines-0-label": line.label,
-        "lines-0-amount_ht": str(line.amount_ht), "lines-0-account": line.account_id,
-        "lines-0-tax_code": line.tax_code_id, "lines-0-analytic_section": "",
-    }  # fmt: skip
-    return data | changes
 
 
 def test_another_companys_supplier_account_or_line_cannot_be_put_on_an_invoice(client, accountant, pulled):
@@ -59,7 +42,7 @@ def test_another_companys_supplier_account_or_line_cannot_be_put_on_an_invoice(c
         {"lines-0-account": their_account.pk},
         {"lines-0-id": theirs.lines.get().pk, "lines-0-label": "écrasée ?"},
     ):
-        response = client.post(url, _invoice_post(mine, **forged))
+        response = client.post(url, invoice_form(mine, **forged))
         assert response.status_code in (200, 302), forged
         if response.status_code == 200:
             assert "Sélectionnez un choix valide" in unescape(response.content.decode())

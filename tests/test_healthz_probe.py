@@ -12,7 +12,7 @@ from django.urls import reverse
 from connectors.models import Connector
 from connectors.services import connectors_health_refresh
 from tests.conftest import give_companies, grant
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 HEALTHZ = "/healthz"
 

@@ -22,9 +22,10 @@ from django.db import connection
 
 from connectors.services import connectors_health_refresh
 from core.services import heartbeat_touch
+from tests.support.polling import wait_for
 from tests.support.services import REQUIRED
 from tests.support.stub import free_port
-from tests.support.workers import database_url, wait_for
+from tests.support.workers import database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

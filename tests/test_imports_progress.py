@@ -18,8 +18,8 @@ from invoices.intake import PROCESSED_DIR, Outcome, intake_company
 from invoices.models import IntakeFile, IntakeScan
 from invoices.samples.build_samples import cii_xml
 from tests.conftest import give_companies, grant
-from tests.support.intake import an_invoice, drop, left_in
-from tests.support.workers import wait_for
+from tests.support.intake import an_invoice, drop, drop_the_usual, left_in
+from tests.support.polling import wait_for
 
 IMPORTS = reverse("invoices:imports")
 PARIS = ZoneInfo("Europe/Paris")
@@ -43,14 +43,6 @@ def words_of(response) -> str:
 
 def progress_of(client, scans: list[IntakeScan]):
     return client.get(reverse("invoices:imports_progress", args=[scans[0].batch]))
-
-
-def drop_four(company: Company) -> None:
-    content = cii_xml(an_invoice(company, number="FA-100"))
-    drop(company, "facture.xml", content)
-    drop(company, "zz-copie.xml", content)
-    drop(company, "lisez-moi.txt", b"Les factures de novembre")
-    drop(company, ".DS_Store", b"\x00\x00\x00\x01Bud1")
 
 
 # --- « Importer » -------------------------------------------------------------------------------------------
@@ -90,7 +82,7 @@ def test_importer_without_a_folder_says_so(client, bob, jno):
 
 
 def test_the_finished_scan_says_what_became_of_the_files_and_refreshes_the_list(client, accountant, jno_ready):
-    drop_four(jno_ready)
+    drop_the_usual(jno_ready)
     scans = intake_scan_request(companies=[jno_ready], actor=accountant)
     scan = intake_scan_run(scan_id=scans[0].pk)
     assert (scan.status, scan.found) == (IntakeScan.Status.DONE, 4)
@@ -222,7 +214,9 @@ def test_the_progress_shows_only_the_users_companies(client, accountant, jno_rea
     [multi_only] = intake_scan_request(companies=[multi_ready], actor=alice)
     assert progress_of(client, [multi_only]).status_code == 404
     # On the list too: a batch of another company shows no box.
-    assert "imports-progress" not in client.get(IMPORTS, {"analyse": str(multi_only.batch)}).content.decode()
+    response = client.get(IMPORTS, {"analyse": str(multi_only.batch)})
+    assert response.status_code == 200 and "Imports</h1>" in response.content.decode()
+    assert "imports-progress" not in response.content.decode()
     assert client.get(IMPORTS, {"analyse": "pas-un-uuid"}).status_code == 200
 
 
@@ -234,7 +228,7 @@ def test_the_progress_shows_only_the_users_companies(client, accountant, jno_rea
 def test_a_real_worker_started_after_the_click_does_the_scan_the_screen_follows(
     client, accountant, jno_ready, scan_root, start_worker
 ):
-    drop_four(jno_ready)
+    drop_the_usual(jno_ready)
     client.force_login(accountant)
     response = client.post(reverse("invoices:imports_scan"))
     [scan] = IntakeScan.objects.all()

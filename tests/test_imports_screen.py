@@ -24,7 +24,7 @@ from invoices.intake import ERRORS_DIR, PROCESSED_DIR, Outcome, intake_company
 from invoices.models import IntakeFile, Invoice
 from invoices.samples.build_samples import cii_xml, facturx_pdf
 from tests.conftest import give_companies, grant
-from tests.support.intake import an_invoice, drop, folder_of, left_in
+from tests.support.intake import an_invoice, drop, drop_the_usual, folder_of, left_in
 
 IMPORTS = reverse("invoices:imports")
 PARIS = ZoneInfo("Europe/Paris")
@@ -49,15 +49,6 @@ def row_of(html: str, record: IntakeFile) -> str:
 
 def listed(response) -> list[int]:
     return [row.file.pk for row in response.context["rows"]]
-
-
-def drop_the_usual(company: Company) -> None:
-    """A good invoice, the same file again, a text file a person dropped, a hidden file of a scanner."""
-    content = cii_xml(an_invoice(company, number="FA-100"))
-    drop(company, "facture.xml", content)
-    drop(company, "zz-copie.xml", content)
-    drop(company, "lisez-moi.txt", b"Les factures de novembre")
-    drop(company, ".DS_Store", b"\x00\x00\x00\x01Bud1")
 
 
 # --- the list -----------------------------------------------------------------------------------------------
@@ -136,7 +127,9 @@ def test_a_name_that_is_not_utf8_is_shown_readably(client, accountant, jno_ready
 def test_without_the_right_it_is_refused_and_not_in_the_menu(client, charlie, accountant, jno_ready):
     client.force_login(charlie)
     assert client.get(IMPORTS).status_code == 403
-    assert 'href="/factures/imports/"' not in client.get(reverse("home")).content.decode()
+    home = client.get(reverse("home"))
+    assert home.status_code == 200 and "Tableau de bord</h1>" in home.content.decode()
+    assert 'href="/factures/imports/"' not in home.content.decode()
     client.force_login(accountant)
     menu = client.get(reverse("home")).content.decode()
     assert '<a class="nav-link" href="/factures/imports/">Imports' in menu

@@ -14,12 +14,10 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from companies.models import Supplier
-from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
-from synchro.models import SyncRun
-from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies
 from tests.support.browser import login, screenshot
+from tests.support.exports import export, pull
 from tests.support.invoices import make_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,11 +29,10 @@ OPEN = dt.date(2026, 10, 15)
 def test_an_accountant_moves_a_closed_period_date_forward_and_is_told_each_time(page, sage, bob, jno):
     bob.groups.add(Group.objects.get(name="Comptable"))
     give_companies(bob, jno)
-    company_referential_pull(company=jno)
+    pull(jno)
     closed = make_invoice(jno, number="FA-CLOS", invoice_date=CLOSED, validate=True)
     typed = make_invoice(jno, number="FA-SAISIE", invoice_date=CLOSED, due_date=dt.date(2026, 4, 30), validate=True)
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
-    run_company_execute(run_company_id=run.companies.get().pk)
+    export(jno)
     assert set(Invoice.objects.values_list("export_state", flat=True)) == {ExportState.REJECTED}
     terms = dt.timedelta(days=Supplier.objects.get(company=jno, code="F0001").payment_terms_days)
     login(page, "bob", "bob-password-2026")
@@ -74,7 +71,7 @@ def test_an_accountant_moves_a_closed_period_date_forward_and_is_told_each_time(
         re.compile(r"^\s*Facture enregistrée\. Échéance recalculée .* Elle n'est pas validée :")
     )
     expect(messages.get_by_role("listitem")).to_have_text(
-        ["Le total TVA de la facture (25,00 €) ne correspond pas à la TVA des lignes (20,00 €)."]
+        ["Le total TVA de la facture (25.00 €) ne correspond pas à la TVA des lignes (20.00 €)."]
     )
     screenshot(page, "correction-non-validee")
     page.get_by_label("Total TVA").fill("20.00")

@@ -14,20 +14,15 @@ from playwright.sync_api import expect
 from companies.services import company_referential_pull
 from connectors.services import schedule_save
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies
 from tests.support.browser import login, screenshot
+from tests.support.exports import export
 from tests.support.invoices import make_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # The clock ticks from a fixed day, so that the chart's thirty days are always the same ones.
 TODAY = dt.datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
-
-
-def export(company) -> None:
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[company], selection={"kind": "all"})
-    run_company_execute(run_company_id=run.companies.get().pk)
 
 
 def past_runs(company) -> None:

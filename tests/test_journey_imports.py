@@ -19,7 +19,7 @@ from invoices.tasks import intake_all_companies
 from tests.conftest import give_companies, grant
 from tests.support.browser import login, screenshot
 from tests.support.intake import drop
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow]
 

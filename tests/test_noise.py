@@ -15,12 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from django.conf import settings
 from kombu import Exchange, Queue
 
 from config.celery import app
 from core.logging import ClientErrorWithoutTraceback, JsonFormatter
+from tests.support.production import production_env
 from tests.support.stub import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,17 +68,7 @@ def test_production_logs_a_403_as_one_json_line_without_exception(tmp_path):
         "    log_response('Forbidden (Permission denied): %s', request.path, response=HttpResponseForbidden(),"
         " request=request, exception=error)\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DJANGO_SETTINGS_MODULE": "config.production",
-        "SECRET_KEY": "noise-test-" + Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "sfd.example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'production.sqlite3'}",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
-        "SFD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "SFD_VAR_DIR": str(tmp_path / "var"),
-        "STATIC_ROOT": str(tmp_path / "static"),
-    }
+    env = production_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
     )

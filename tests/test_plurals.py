@@ -28,8 +28,8 @@ from django.utils.translation import override
 from companies.services import _gone_confirmed, _read, company_referential_pull
 from connectors.models import Connector
 from synchro.models import SyncRun, SyncRunCompany
-from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant, make_company
+from tests.support.exports import export
 from tests.support.invoices import make_invoice
 from tests.test_catalogue import ROOT, product_files
 
@@ -249,8 +249,7 @@ def test_the_dashboard_agrees(client, bob, jno, sage, n, anomalies, chart):
             make_invoice(jno, number=f"FA-OK-{index}", validate=True)
             make_invoice(jno, number=f"FA-KO-{index}", supplier="F0042", validate=True)  # a blocked supplier
         if n:
-            run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
-            run_company_execute(run_company_id=run.companies.get().pk)
+            export(jno)
         bob.groups.add(Group.objects.get(name="Comptable"))
         give_companies(bob, jno)
         client.force_login(bob)

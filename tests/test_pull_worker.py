@@ -6,7 +6,7 @@ import pytest
 
 from companies.models import Company, Supplier
 from companies.tasks import company_pull
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 

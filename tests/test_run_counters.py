@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from companies.services import company_referential_pull
 from invoices.models import Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
 from synchro.runs import run_company_execute, run_start
 from synchro.selectors import run_progress
+from tests.support.exports import booked, pull
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,9 +26,7 @@ POST = "POST companies/{code}/entries"
 def pulled(jno, settings):
     settings.SAGE_RETRIES = 0
     settings.SYNC_BATCH_SIZE = 10
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
+    return pull(jno)
 
 
 def _line(trigger: str, company) -> SyncRunCompany:
@@ -76,4 +74,4 @@ def test_a_simulation_run_again_after_a_dead_attempt_starts_from_zero(pulled, sa
     assert (again.total, again.done, again.integrated, again.rejected) == (4, 4, 3, 1)
     assert run_progress([again])["percent"] == 100
     assert Anomaly.objects.filter(run=line.run, simulated=True).count() == 1
-    assert not [entry for entry in sage.entries("JNO") if entry["external_id"].startswith("SFD-")]
+    assert not booked(sage)

@@ -9,25 +9,18 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from companies.services import company_referential_pull
 from invoices.models import ExportState, Invoice
 from invoices.services import invoice_set_bap
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.notifications import run_notify
 from synchro.runs import run_company_execute, run_finalize, run_start, sync_now_start
 from tests.conftest import give_companies, grant
+from tests.support.exports import export
 from tests.support.invoices import make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HISTORY = reverse("synchro:history")
-
-
-@pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
 
 
 @pytest.fixture
@@ -39,17 +32,6 @@ def accountant(bob):
 
 def execute(run: SyncRun) -> list[SyncRunCompany]:
     return [run_company_execute(run_company_id=line.pk) for line in run.companies.order_by("pk")]
-
-
-def export(company, *, kind="all", trigger=SyncRun.Trigger.EXPORT, user=None) -> SyncRunCompany:
-    """A run of one company, executed here; an automatic one (the schedule, « Synchroniser maintenant ») pulls the
-    referential first, as ``schedule_tick`` and ``sync_now_start`` start them."""
-    automatic = trigger in (SyncRun.Trigger.SCHEDULE, SyncRun.Trigger.SYNC_NOW)
-    run = run_start(
-        trigger=trigger, user=user, companies=[company], selection={"kind": kind, "filters": {}}, include_pull=automatic
-    )
-    [line] = execute(run)
-    return line
 
 
 def history_line(client, company_code: str) -> str:
@@ -114,7 +96,7 @@ def test_synchroniser_maintenant_with_entries_left_in_anomaly_is_not_reussie(cli
 
 
 def test_a_run_that_leaves_nothing_in_anomaly_is_reussie_and_counts_the_referential(client, jno, sage, accountant):
-    line = export(jno, trigger=SyncRun.Trigger.SYNC_NOW)  # the referential pulled for the first time
+    line = export(jno, trigger=SyncRun.Trigger.SYNC_NOW, include_pull=True)  # the referential pulled for the first time
     assert (line.status, line.open_anomalies) == ("succeeded", 0)
     totals = line.referential_totals
     assert totals["created"] > 0 and totals["deactivated"] == 0
@@ -156,7 +138,7 @@ def test_the_automatic_run_mail_counts_each_kind_and_the_entries_left(pulled, sa
     make_invoice(pulled, number="FA-B", supplier="F0042", validate=True)
     make_invoice(pulled, number="FA-OK", validate=True)
     mail.outbox.clear()
-    line = export(pulled, trigger=SyncRun.Trigger.SCHEDULE)
+    line = export(pulled, trigger=SyncRun.Trigger.SCHEDULE, include_pull=True)
     assert (line.integrated, line.rejected, line.open_anomalies) == (1, 1, 1)
     [message] = mail.outbox
     assert (
@@ -173,7 +155,7 @@ def test_entries_left_in_anomaly_by_an_earlier_run_are_not_mailed_again(pulled, 
     make_invoice(pulled, number="FA-B", supplier="F0042", validate=True)
     export(pulled)
     mail.outbox.clear()
-    line = export(pulled, trigger=SyncRun.Trigger.SCHEDULE)
+    line = export(pulled, trigger=SyncRun.Trigger.SCHEDULE, include_pull=True)
     assert (line.status, line.rejected, line.open_anomalies) == ("partial", 0, 1)
     assert run_notify(run_id=line.run_id) == 0 and mail.outbox == []
 

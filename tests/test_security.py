@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from html import unescape
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import LoginAttempt
 from companies.services import company_referential_pull
-from synchro.models import SyncRun
-from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
+from tests.support.exports import export
 from tests.support.invoices import make_invoice
 
 LOGIN = reverse("login")
@@ -56,12 +58,11 @@ def test_sessions_expire(client, bob, settings):
     assert settings.SESSION_COOKIE_AGE <= 12 * 3600
     client.force_login(bob)
     session = client.session
-    session.set_expiry(1)
+    session.set_expiry(60)
     session.save()
-    import time
-
-    time.sleep(1.2)
-    response = client.get(reverse("home"))
+    assert client.get(reverse("home")).status_code == 200  # within its minute, the session holds
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=61), tick=False):
+        response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
 
 
@@ -176,13 +177,14 @@ def test_the_api_key_never_appears_in_logs_errors_or_task_arguments(client, jno,
     company_referential_pull(company=jno)
     make_invoice(jno, validate=True)
     sage.faults({"match": "POST /companies/*/entries", "fault": "status", "status": 500})
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
-    line = run_company_execute(run_company_id=run.companies.get().pk)
+    line = export(jno)
+    run = line.run
     client.force_login(bob)
-    pages = [
-        client.get(reverse(name)).content.decode() for name in ("synchro:list", "connectors:settings", "companies:list")
-    ]
-    pages.append(client.post(reverse("connectors:test", args=[jno.connector.pk]), follow=True).content.decode())
+    responses = [client.get(reverse(name)) for name in ("synchro:list", "connectors:settings", "companies:list")]
+    responses.append(client.post(reverse("connectors:test", args=[jno.connector.pk]), follow=True))
+    assert [response.status_code for response in responses] == [200, 200, 200, 200]
+    pages = [response.content.decode() for response in responses]
+    assert "JNO" in pages[0] and "Paramétrage des connecteurs" in pages[1] and "Société</h1>" in pages[2]
     key = sage.api_key
     assert key not in caplog.text
     assert key not in line.error and all(key not in page for page in pages)

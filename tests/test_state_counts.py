@@ -8,7 +8,6 @@ import datetime as dt
 import itertools
 import re
 import threading
-import time
 from html import unescape
 
 import pytest
@@ -31,6 +30,7 @@ from invoices.counters import (
 )
 from invoices.models import ExportState, Invoice, InvoiceStateCount
 from tests.conftest import give_companies, grant
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -416,6 +416,17 @@ def test_concurrent_compactions_and_writers_stay_exact(companies):
     assert assert_exact() == expected and counter_rows() == len(expected)
 
 
+def _waiting_on_a_lock(statement: str) -> bool:
+    """Whether another session of this database is blocked on a lock while running ``statement``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock' AND query LIKE %s",
+            [f"{statement}%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_truncate_waits_for_a_running_compaction(companies):
@@ -437,8 +448,8 @@ def test_truncate_waits_for_a_running_compaction(companies):
     compacting = _in_thread(compaction)
     assert holding.wait(10)
     truncating = _in_thread(truncate)
-    time.sleep(0.3)
-    assert truncating.is_alive()  # waiting for the compaction
+    wait_for(lambda: _waiting_on_a_lock("TRUNCATE"), timeout=10, message="the TRUNCATE to wait for the compaction")
+    assert truncating.is_alive()
     release.set()
     compacting.join(10)
     truncating.join(10)

@@ -1,7 +1,9 @@
-"""The suite itself: it passes whatever the day, and its browser patterns mean what they say.
+"""The suite itself: it passes whatever the day, its browser patterns mean what they say, and every test that
+starts Chromium says so with its mark.
 
 Two traps once broke it: a Playwright pattern with ``\\w`` (JavaScript's ``\\w`` is ASCII, so « décembre » never
-matched: the suite failed every December), and tests that read today's date without freezing it.
+matched: the suite failed every December), and tests that read today's date without freezing it. A third would break
+``make test-fast``: a test that starts Chromium without the ``browser`` mark runs in the edit loop.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.marks import COUNTED, UNMARKED
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -97,3 +101,61 @@ def test_the_fast_tests_pass_on_days_that_break_suites(now, tmp_path):
     assert result.returncode == 0, tail
     assert f"clock: the suite starts at {now}" in result.stdout
     assert re.search(r"\d+ passed", result.stdout), tail
+
+
+# --- the browser mark ----------------------------------------------------------------------------------
+
+
+def _collect_with_the_marks_plugin(directory: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    # The embedded default, a var/ of its own: collecting touches no service and no queue of this run.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SFD_REQUIRE_SERVICES"}
+    }
+    env |= {"SFD_TEST_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "tests.support.marks",
+         str(directory)],
+        cwd=directory if directory != TESTS else ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _report(result: subprocess.CompletedProcess) -> tuple[list[str], int]:
+    lines = result.stdout.splitlines()
+    unmarked = [line.removeprefix(UNMARKED) for line in lines if line.startswith(UNMARKED)]
+    [counted] = [int(line.removeprefix(COUNTED)) for line in lines if line.startswith(COUNTED)]
+    return unmarked, counted
+
+
+@pytest.mark.slow  # a second collection of the whole suite: CI's ``make test`` runs it, the edit loop need not
+def test_every_test_that_starts_chromium_is_marked_browser(tmp_path):
+    result = _collect_with_the_marks_plugin(TESTS, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    unmarked, counted = _report(result)
+    assert unmarked == [], "mark them pytest.mark.browser: they start Chromium"
+    journeys = len(list(TESTS.glob("test_journey_*.py")))
+    assert counted >= journeys  # the check saw the journeys: it is not vacuous
+
+
+def test_the_mark_check_finds_the_trap_it_looks_for(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture\ndef chromium():\n    return 'chromium'\n\n"
+        "@pytest.fixture\ndef page(chromium):\n    return chromium\n\n"
+        "@pytest.fixture\ndef screen(page):\n    return page\n",
+        encoding="utf-8",
+    )
+    (suite / "test_sample.py").write_text(
+        "import pytest\n\n"
+        "def test_unmarked(page):\n    pass\n\n"
+        "def test_through_a_fixture(screen):\n    pass\n\n"
+        "@pytest.mark.browser\ndef test_marked(page):\n    pass\n\n"
+        "def test_no_browser():\n    pass\n",
+        encoding="utf-8",
+    )
+    result = _collect_with_the_marks_plugin(suite, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _report(result) == (["test_sample.py::test_unmarked", "test_sample.py::test_through_a_fixture"], 3)

@@ -19,6 +19,7 @@ from companies.models import Company
 from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.runs import run_start
+from tests.support.polling import wait_for
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -32,7 +33,8 @@ def test_a_live_holder_keeps_its_claim_longer_than_its_lease(jno, settings):
     settings.SYNC_LEASE_SECONDS = 1
     with company_leased(jno, token="holder", label="export vers Sage FRP 1000"):
         first = _claim_until(jno)
-        # Busy with something else for three leases (a slow call to Sage): the claim is renewed meanwhile.
+        # Busy with something else for three leases (a slow call to Sage): the claim is renewed meanwhile. The sleep is
+        # the behaviour under test (a holder that does not return for three leases), not a wait for a condition.
         time.sleep(3)
         assert _claim_until(jno) > timezone.now()
         assert _claim_until(jno) > first + dt.timedelta(seconds=1)
@@ -44,11 +46,15 @@ def test_a_live_holder_keeps_its_claim_longer_than_its_lease(jno, settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_nobody_renews_runs_out_after_one_lease(jno, settings):
     settings.SYNC_LEASE_SECONDS = 1
-    # What a worker killed with SIGKILL leaves: a claim, and no thread to renew it.
-    assert company_lease_take(company_id=jno.pk, token="dead-worker", label="x")
-    assert not company_lease_take(company_id=jno.pk, token="other", label="x")
-    time.sleep(1.2)
-    assert company_lease_take(company_id=jno.pk, token="other", label="x")
+    # What a worker killed with SIGKILL leaves: a claim, and no thread to renew it. The clock stands still but when
+    # the test moves it.
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert company_lease_take(company_id=jno.pk, token="dead-worker", label="x")
+        assert not company_lease_take(company_id=jno.pk, token="other", label="x")
+        clock.shift(0.9)
+        assert not company_lease_take(company_id=jno.pk, token="other", label="x")
+        clock.shift(0.3)
+        assert company_lease_take(company_id=jno.pk, token="other", label="x")
 
 
 @pytest.mark.postgres
@@ -63,7 +69,8 @@ def test_the_heartbeat_thread_leaves_no_connection_behind(jno, settings):
 
     before = connections_to_the_test_database()
     with company_leased(jno, token="holder", label="x"):
-        time.sleep(0.6)
+        first = _claim_until(jno)
+        wait_for(lambda: _claim_until(jno) > first, timeout=10, message="the heartbeat thread to renew the claim")
     assert connections_to_the_test_database() == before
 
 

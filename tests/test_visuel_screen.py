@@ -12,17 +12,11 @@ from invoices.models import ExportState, Invoice
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
 from synchro.runs import run_company_execute, run_start
 from tests.conftest import give_companies, grant
+from tests.support.exports import booked, export
 from tests.support.invoices import bulk_validated_invoices, make_invoice
 
 LIST = reverse("synchro:list")
 EXPORT = reverse("synchro:export")
-
-
-@pytest.fixture
-def pulled(jno):
-    company_referential_pull(company=jno)
-    jno.refresh_from_db()
-    return jno
 
 
 @pytest.fixture
@@ -61,8 +55,12 @@ def test_the_list_is_scoped_to_the_users_companies(client, bob, pulled, multi):
     grant(bob, "synchro.view_synchronisations")
     give_companies(bob, multi)
     make_invoice(pulled, number="FA-JNO", validate=True)
+    make_invoice(multi, number="FA-MULTI", analytic="ADM", validate=True)
     client.force_login(bob)
-    assert 'data-number="FA-JNO"' not in client.get(LIST).content.decode()
+    response = client.get(LIST)
+    assert response.status_code == 200  # a refusal would hide FA-JNO too
+    html = response.content.decode()
+    assert 'data-number="FA-MULTI"' in html and 'data-number="FA-JNO"' not in html
 
 
 def test_the_list_page_issues_a_constant_number_of_queries(client, accountant, pulled, django_assert_max_num_queries):
@@ -156,8 +154,7 @@ def test_progress_then_result_then_the_rows_refresh(client, accountant, pulled, 
 @pytest.mark.django_db(transaction=True)
 def test_the_red_triangle_opens_the_details_with_a_link_to_correct(client, accountant, pulled, sage):
     invoice = make_invoice(pulled, number="FA-42", supplier="F0042", validate=True)
-    run = run_start(trigger=SyncRun.Trigger.EXPORT, user=accountant, companies=[pulled], selection={"kind": "all"})
-    run_company_execute(run_company_id=run.companies.get().pk)
+    export(pulled, user=accountant)
     client.force_login(accountant)
     html = client.get(LIST).content.decode()
     assert "bi-exclamation-triangle-fill" in html and 'data-state="rejected"' in html
@@ -183,7 +180,7 @@ def test_simuler_shows_what_sage_would_refuse_and_books_nothing(client, accounta
     run_company_execute(run_company_id=run.companies.get().pk)
     line = SyncRunCompany.objects.get(run=run)
     assert (line.integrated, line.rejected) == (1, 1)
-    assert [e for e in sage.entries("JNO") if e["external_id"].startswith("SFD-")] == []
+    assert not booked(sage)
     good.refresh_from_db()
     assert good.export_state == ExportState.TO_EXPORT
     detail = unescape(client.get(reverse("synchro:run", args=[run.pk])).content.decode())

@@ -4,7 +4,6 @@ or the worker's database connection killed mid-export — the run still finishes
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 import pytest
 from django.db import connection
@@ -14,13 +13,13 @@ from companies.services import company_referential_pull
 from connectors.models import SyncSchedule
 from connectors.services import schedule_save
 from invoices.models import ExportState, Invoice
-from synchro.beat import orphans_reap
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.runs import run_start
 from tests.conftest import make_company
+from tests.support.exports import assert_exactly_once, reap_until_finished
 from tests.support.invoices import bulk_validated_invoices
+from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -34,11 +33,7 @@ FAST = {
 
 def assert_each_entry_once(sage, ids_by_company: dict[str, list[int]]) -> None:
     for code, ids in ids_by_company.items():
-        booked = Counter(e["external_id"] for e in sage.entries(code) if e["external_id"].startswith("SFD-"))
-        assert set(booked) == {f"SFD-{pk}-V1" for pk in ids}, code
-        assert max(booked.values()) == 1, code
-    all_ids = [pk for ids in ids_by_company.values() for pk in ids]
-    assert Invoice.objects.filter(pk__in=all_ids, status=Invoice.Status.INTEGRATED).count() == len(all_ids)
+        assert_exactly_once(sage, ids, company=code)
 
 
 @pytest.mark.redis_server
@@ -100,10 +95,5 @@ def test_the_database_connection_killed_mid_export(start_worker, sage, jno, sett
     sage.clear_faults()
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished():
-        orphans_reap()  # what each beat tick does
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=120, interval=1, message="the export to finish after the killed connection")
+    reap_until_finished(line, timeout=120, interval=1, message="the export to finish after the killed connection")
     assert_each_entry_once(sage, {"JNO": ids})

@@ -28,6 +28,7 @@ from invoices.validation import entry_for_invoice
 from synchro.export import CompanyExporter
 from synchro.models import SyncRun, SyncRunCompany
 from synchro.runs import run_company_execute, run_start
+from tests.support.exports import booked
 from tests.support.invoices import make_invoice
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -144,9 +145,9 @@ class Synchronisation(RuleBasedStateMachine):
 
     @invariant()
     def each_entry_at_most_once_in_sage(self):
-        booked = [e["external_id"] for e in self.sage.entries("JNO") if e["external_id"].startswith("SFD-")]
-        assert max(Counter(booked).values(), default=0) <= 1
-        per_invoice = Counter(key.split("-")[1] for key in booked)
+        entries = booked(self.sage)
+        assert max(entries.values(), default=0) <= 1
+        per_invoice = Counter(key.split("-")[1] for key in entries)
         assert max(per_invoice.values(), default=0) <= 1, "two versions of one invoice booked"
 
     @invariant()

@@ -10,7 +10,6 @@ And the other side of the lease: a sync that is alive keeps its company however 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from html import unescape
 
 import pytest
@@ -24,8 +23,9 @@ from synchro.beat import orphans_reap
 from synchro.models import Anomaly, SyncRun, SyncRunCompany
 from synchro.runs import run_start
 from synchro.selectors import run_progress
+from tests.support.exports import assert_exactly_once, booked, reap_until_finished
 from tests.support.invoices import bulk_validated_invoices, make_invoice
-from tests.support.workers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -89,24 +89,22 @@ def test_an_export_whose_worker_was_killed_is_finished_and_counted_once(broker, 
     worker = start_worker(extra_env=broker | FAST, concurrency=1)
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     wait_for(
-        lambda: Invoice.objects.filter(export_state=ExportState.SENDING).count() >= 200,
+        lambda: Invoice.objects.filter(export_state=ExportState.SENDING).count() >= 200 and sage.stats().get(POST),
         timeout=60,
-        message="a batch en cours",
+        message="a batch on the wire to Sage",
     )
     worker.kill()
-    time.sleep(2)  # the stub books the batch the dead worker sent
+
+    def every_batch_sage_received_is_booked() -> bool:
+        return booked(sage).total() >= min(sage.stats().get(POST, 0) * 200, len(ids))
+
+    wait_for(every_batch_sage_received_is_booked, timeout=20, message="the stub to book what the dead worker sent")
     sage.clear_faults()
     start_worker(extra_env=broker | FAST, concurrency=1)
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished() -> bool:
-        orphans_reap()
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=120, interval=0.5, message="the run to finish after the kill")
-    booked = Counter(e["external_id"] for e in sage.entries("JNO") if e["external_id"].startswith("SFD-"))
-    assert set(booked) == {f"SFD-{pk}-V1" for pk in ids} and max(booked.values()) == 1
+    reap_until_finished(line, timeout=120, interval=0.5, message="the run to finish after the kill")
+    assert_exactly_once(sage, ids)
     assert (line.total, line.done, line.integrated, line.rejected) == (500, 500, 500, 0)
     assert run_progress([line])["percent"] == 100
 
@@ -122,14 +120,7 @@ def test_a_call_to_sage_longer_than_the_lease_keeps_the_company(fast, start_work
     run = run_start(trigger=SyncRun.Trigger.EXPORT, user=None, companies=[jno], selection={"kind": "all"})
     line = SyncRunCompany.objects.get(run=run)
     wait_for(lambda: Invoice.objects.filter(export_state=ExportState.SENDING).exists(), message="the batch on its way")
-    reaped = []
-
-    def finished() -> bool:
-        reaped.append(orphans_reap()["lines"])
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=90, interval=0.5, message="the export to finish")
+    reaped = reap_until_finished(line, timeout=90, message="the export to finish")
     assert sum(reaped) == 0
     assert line.status == SyncRunCompany.Status.SUCCEEDED and line.error == ""
     assert (line.total, line.done, line.integrated) == (30, 30, 30)
@@ -147,12 +138,7 @@ def test_a_simulation_longer_than_the_reap_delay_runs_once(fast, start_worker, s
     run = run_start(trigger=SyncRun.Trigger.SIMULATION, user=None, companies=[jno], selection={"kind": "creation"})
     line = SyncRunCompany.objects.get(run=run)
 
-    def finished() -> bool:
-        orphans_reap()
-        line.refresh_from_db()
-        return line.finished
-
-    wait_for(finished, timeout=90, interval=0.5, message="the simulation to finish")
+    reap_until_finished(line, timeout=90, interval=0.5, message="the simulation to finish")
     # Four batches, each read once: three sent once, the last holds only the blocked supplier (refused by SFD's check).
     assert sage.stats()[POST] == 3
     assert (line.total, line.done, line.integrated, line.rejected) == (301, 301, 300, 1)

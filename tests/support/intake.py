@@ -14,7 +14,7 @@ from django.conf import settings
 from companies.models import Company, Supplier
 from companies.services import company_referential_pull
 from invoices.intake import CLAIMED_DIR, ERRORS_DIR, PROCESSED_DIR
-from invoices.samples.build_samples import invoice_data, seller
+from invoices.samples.build_samples import cii_xml, invoice_data, seller
 
 
 @pytest.fixture
@@ -53,6 +53,15 @@ def drop(company: Company, name: str, content: bytes, *, age: float = 60) -> Pat
     return path
 
 
+def drop_the_usual(company: Company) -> None:
+    """A good invoice, the same file again, a text file a person dropped, a hidden file of a scanner."""
+    content = cii_xml(an_invoice(company, number="FA-100"))
+    drop(company, "facture.xml", content)
+    drop(company, "zz-copie.xml", content)
+    drop(company, "lisez-moi.txt", b"Les factures de novembre")
+    drop(company, ".DS_Store", b"\x00\x00\x00\x01Bud1")
+
+
 def supplier_party(company: Company, code: str, *, siren: bool = True, vat: bool = True) -> dict:
     supplier = Supplier.objects.get(company=company, code=code)
     return seller(supplier.label, siren=supplier.siren if siren else "", vat=supplier.vat_number if vat else "")
@@ -85,3 +94,19 @@ def left_in(company: Company) -> dict[str, list[str]]:
         where: sorted(p.name for p in (folder / where).iterdir()) for where in (PROCESSED_DIR, ERRORS_DIR, CLAIMED_DIR)
     }
     return found | {"": sorted(p.name for p in folder.iterdir() if not p.is_dir())}
+
+
+SELLER = seller("Fournitures Petit SAS", siren="942904814", vat="FR66942904814")
+
+
+def einvoice_data(**overrides) -> dict:
+    """An e-invoice of SELLER to JNO, one line of paper at 20 %, as ``build_samples.invoice_data`` takes it."""
+    fields = {
+        "number": "FA-1",
+        "seller": SELLER,
+        "buyer": "JNO",
+        "issue_date": dt.date(2026, 11, 2),
+        "due_date": dt.date(2026, 12, 2),
+        "lines": [("Papier", "100.00", "20.00")],
+    }
+    return invoice_data(**(fields | overrides))

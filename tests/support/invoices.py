@@ -93,3 +93,22 @@ def bulk_validated_invoices(company, count: int, *, prefix: str = "B", supplier:
         batch_size=1000,
     )  # fmt: skip
     return [invoice.pk for invoice in created]
+
+
+def invoice_form(invoice, **changes) -> dict:
+    """The form as the browser posts it: every field with the value shown, the due date included."""
+    data = {
+        "supplier": invoice.supplier_id, "kind": invoice.kind, "number": invoice.number,
+        "invoice_date": invoice.invoice_date.isoformat(),
+        "due_date": invoice.due_date.isoformat() if invoice.due_date else "", "currency": "EUR",
+        "total_ht": str(invoice.total_ht), "total_tva": str(invoice.total_tva), "total_ttc": str(invoice.total_ttc),
+        "label": invoice.label, "payment_mode": "", "lines-TOTAL_FORMS": invoice.lines.count(),
+        "lines-INITIAL_FORMS": invoice.lines.count(), "lines-MIN_NUM_FORMS": 0, "lines-MAX_NUM_FORMS": 1000,
+    }  # fmt: skip
+    for index, line in enumerate(invoice.lines.all()):
+        data |= {
+            f"lines-{index}-id": line.pk, f"lines-{index}-invoice": invoice.pk, f"lines-{index}-label": line.label,
+            f"lines-{index}-amount_ht": str(line.amount_ht), f"lines-{index}-account": line.account_id,
+            f"lines-{index}-tax_code": line.tax_code_id, f"lines-{index}-analytic_section": "",
+        }  # fmt: skip
+    return data | changes
