@@ -276,7 +276,7 @@ def test_the_probe_gives_up_on_a_hanging_sage_server_within_its_timeout(connecto
     sage.faults({"match": "GET /health", "fault": "latency", "delay": 8})
     started = time.monotonic()
     probes = connectors_health_refresh()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 7  # its 2 s timeout, not the server's 8 s (room for a loaded machine)
     assert probes[connector.pk].message.startswith("Serveur injoignable")
     connector.refresh_from_db()
     assert connector.health_ok is False and connector.health_checked_at is not None

@@ -171,7 +171,7 @@ def test_a_broken_xml_is_said_in_french_with_where(xml, said):
 def test_billion_laughs_is_refused_at_once():
     started = time.monotonic()
     reason = refused((FIXTURES / "billion-laughs.xml").read_bytes())
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 30  # expanded, it would never end: the bound only says it was not
     assert "DOCTYPE" in reason and "lol" not in reason
 
 
@@ -180,7 +180,9 @@ def test_doctype_after_a_long_prolog_is_found_in_one_pass():
     started = time.monotonic()
     assert "DOCTYPE" in refused(prolog + b'<!doctype r [<!ENTITY a "b">]><r>&a;</r>')
     assert refused(prolog + b"<r/>").startswith("XML non reconnu")
-    assert time.monotonic() - started < 5
+    # A bound far above one pass (about a second) and far below a quadratic scan of 10 MB (hours): it holds on a
+    # loaded machine and still catches the defect. Speed itself is measured by `make bench`, not here.
+    assert time.monotonic() - started < 60
 
 
 def test_external_entity_is_never_resolved():
