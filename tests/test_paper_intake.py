@@ -91,7 +91,11 @@ def test_the_reading_prefills_supplier_number_dates_totals_and_the_account(jno_r
     invoice.refresh_from_db()
     assert invoice.scan_state == ScanState.READ
     assert invoice.status == Invoice.Status.TO_COMPLETE  # checked against the document before validating
-    assert (invoice.supplier.code, invoice.number, invoice.invoice_date) == ("F0001", "FA-2026-0501", dt.date(2026, 11, 2))
+    assert (invoice.supplier.code, invoice.number, invoice.invoice_date) == (
+        "F0001",
+        "FA-2026-0501",
+        dt.date(2026, 11, 2),
+    )
     assert (invoice.total_ht, invoice.total_tva, invoice.total_ttc) == (Decimal("250"), Decimal("50"), Decimal("300"))
     line = invoice.lines.get()
     assert (line.amount_ht, line.account.code, line.tax_code.rate) == (
