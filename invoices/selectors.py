@@ -42,7 +42,8 @@ def invoice_list(user, *, filters: dict) -> QuerySet[Invoice]:
         invoices = invoices.filter(invoice_date__gte=filters["date_from"])
     if filters.get("date_to"):
         invoices = invoices.filter(invoice_date__lte=filters["date_to"])
-    return invoices.order_by("-invoice_date", "-id")
+    # A paper invoice's reading (the words of its pages) is for its own page only.
+    return invoices.defer("scan", "einvoice").order_by("-invoice_date", "-id")
 
 
 def invoice_history(invoice: Invoice) -> dict:
