@@ -17,10 +17,12 @@ install: $(STAMP)
 
 ## The app on its embedded default (SQLite, file-system broker, the Sage stub): web, worker, beat, stub.
 run: install
+	-./bin/check-ocr
 	./bin/run
 
 ## The whole suite. Groups whose service is missing are skipped and named at the end.
 test: install
+	-./bin/check-ocr
 	$(BIN)/pytest
 
 ## The benchmarks (bench/README.md): PostgreSQL from DATABASE_URL (default postgres@127.0.0.1:5432), where a

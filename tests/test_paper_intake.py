@@ -83,6 +83,7 @@ def test_a_pdf_without_einvoice_and_a_tiff_and_a_png_are_scans_too(jno_ready):
     assert formats == {"scan-pdf", "scan-tiff", "scan-png"}
 
 
+@pytest.mark.tesseract
 def test_the_reading_prefills_supplier_number_dates_totals_and_the_account(jno_ready):
     invoice, _data = dropped_scan(jno_ready)
 
@@ -140,6 +141,7 @@ def test_a_document_that_cannot_be_read_leaves_the_invoice_to_complete_with_the_
     assert invoice.incomplete_reason.endswith("Saisissez la facture en la lisant.")
 
 
+@pytest.mark.tesseract
 def test_a_scan_of_an_einvoice_already_received_is_flagged_and_not_imported_twice(jno_ready):
     einvoice = next(path for path in samples_for_company("JNO") if path.name == "FA-2026-0501.pdf")
     drop(jno_ready, einvoice.name, einvoice.read_bytes())
@@ -159,6 +161,7 @@ def test_a_scan_of_an_einvoice_already_received_is_flagged_and_not_imported_twic
     assert record.path.endswith(f"{ERRORS_DIR}/scan-0501.jpg")
 
 
+@pytest.mark.tesseract
 def test_a_second_scan_of_a_scan_already_read_is_flagged_too(jno_ready):
     first, _data = dropped_scan(jno_ready)
     paper_read(invoice_id=first.pk)
@@ -170,6 +173,7 @@ def test_a_second_scan_of_a_scan_already_read_is_flagged_too(jno_ready):
     assert IntakeFile.objects.get(name="encore.jpg").invoice_id == first.pk
 
 
+@pytest.mark.tesseract
 def test_a_reading_lost_with_its_worker_is_read_again(jno_ready, settings):
     settings.PAPER_READ_SECONDS = 120
     with time_machine.travel(dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC), tick=False) as clock:

@@ -22,7 +22,7 @@ from tests.support.intake import drop
 
 SCANS = Path(__file__).parent / "fixtures" / "scans"
 VIEW, EDIT = "invoices.view_invoices", "invoices.edit_invoices"
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.tesseract]
 
 
 @pytest.fixture(autouse=True)
