@@ -114,6 +114,7 @@ def _finish(invoice: Invoice, state: str, reason: str) -> str:
             updated_at=timezone.now(),
         )
         invoice_event(invoice=invoice, actor=None, kind="scan", message=reason)
+        IntakeFile.objects.filter(invoice=invoice, outcome=Outcome.CREATED).update(reason=reason)
     logger.info("paper: invoice %s %s: %s", invoice.pk, state, reason)
     return state
 
@@ -186,6 +187,8 @@ def _apply(invoice: Invoice, target: Company, filled: Prefill) -> str:
             % {"pages": _pages_words(filled.scan.get("pages") or 0)},
         )
         Invoice.objects.filter(pk=invoice.pk).update(scan_state=ScanState.READ)
+        said = _("Facture papier lue : champs pré-remplis, à vérifier sur le document.")
+        IntakeFile.objects.filter(invoice=invoice, outcome=Outcome.CREATED).update(reason="\n".join([said, *reasons]))
     return ScanState.READ
 
 

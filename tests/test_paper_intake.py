@@ -110,6 +110,7 @@ def test_the_reading_prefills_supplier_number_dates_totals_and_the_account(jno_r
     assert 0 < fields["total_ttc"]["confidence"] <= 1
     assert invoice.scan["totals_agree"] is True
     assert invoice.scan["pages"] == 1 and invoice.scan["words"]
+    assert IntakeFile.objects.get(invoice=invoice).reason.startswith("Facture papier lue : champs pré-remplis")
     # A second delivery of the same task finds nothing to do.
     assert paper_read(invoice_id=invoice.pk) == "taken"
 
@@ -123,6 +124,7 @@ def test_without_tesseract_the_invoice_stays_unfilled_with_the_reason(jno_ready,
     assert (invoice.status, invoice.supplier, invoice.number) == (Invoice.Status.TO_COMPLETE, None, "")
     assert invoice.incomplete_reason.startswith("OCR indisponible : installez tesseract-ocr et tesseract-ocr-fra")
     assert invoice.get_scan_state_display() == "OCR indisponible"
+    assert IntakeFile.objects.get(invoice=invoice).reason.startswith("OCR indisponible")
 
 
 def test_a_document_that_cannot_be_read_leaves_the_invoice_to_complete_with_the_reason(jno_ready):
