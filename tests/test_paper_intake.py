@@ -197,3 +197,22 @@ def test_a_reading_lost_with_its_worker_is_read_again(jno_ready, settings):
 def test_the_task_has_a_time_limit():
     assert paper_read_task.time_limit == 600 and paper_read_task.soft_time_limit == 570
     assert "invoices-paper-reap" in celery_app.conf.beat_schedule
+
+
+def test_a_scan_addressed_to_another_company_of_the_group_goes_there(jno_ready, multi_ready):
+    from invoices.paper import _addressee
+    from invoices.scan_fields import Found, Party, Reading, Source
+
+    drop(jno_ready, "pour-multi.pdf", minimal_pdf(["Facture papier"]))
+    invoice = Invoice.objects.get(pk=intake_company(company=jno_ready).files[0].invoice_id)
+
+    def read(confidence: float) -> Reading:
+        siren = Found(multi_ready.siren, confidence, Source(1, f"SIREN {multi_ready.siren}", "label"))
+        return Reading(supplier=Party(), buyer=Party(siren=siren))
+
+    assert _addressee(invoice, read(0.95)) == multi_ready
+    # A buyer read without a high confidence, or that is no company of the group, leaves it where it was dropped.
+    assert _addressee(invoice, read(0.6)) == jno_ready
+    assert _addressee(invoice, Reading(supplier=Party(), buyer=Party())) == jno_ready
+    unknown = Found("999999998", 0.95, Source(1, "SIREN 999999998", "label"))
+    assert _addressee(invoice, Reading(supplier=Party(), buyer=Party(siren=unknown))) == jno_ready
