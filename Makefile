@@ -17,10 +17,12 @@ install: $(STAMP)
 
 ## The app on its embedded default (SQLite, file-system broker, the Sage stub): web, worker, beat, stub.
 run: install
+	-./bin/check-ocr
 	./bin/run
 
 ## The whole suite, what CI runs. Groups whose service is missing are skipped and named at the end.
 test: install
+	-./bin/check-ocr
 	$(BIN)/pytest
 
 ## The edit loop: the suite without the slow tests and the browser journeys (markers in pyproject.toml). Run

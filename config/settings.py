@@ -227,6 +227,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "schedule-tick": {"task": "synchro.tasks.schedule_tick", "schedule": SCHEDULER_TICK_SECONDS},
     # The « Répertoire de scan » of every company, read every five minutes (also on « Importer »).
     "invoices-intake": {"task": "invoices.tasks.intake_all_companies", "schedule": 300.0},
+    # Paper invoices whose reading was lost with its worker, read again.
+    "invoices-paper-reap": {"task": "invoices.tasks.paper_reap_task", "schedule": 120.0},
     # Each Sage FRP 1000 server's /health, stored for /healthz, which never calls Sage itself. A probe that waited in
     # the queue longer than a tick is dropped: the next one is due.
     "connectors-health": {
@@ -266,6 +268,9 @@ _derived_key = base64.urlsafe_b64encode(hashlib.sha256(("sfd-fernet:" + SECRET_K
 SFD_ENCRYPTION_KEYS = env_list("SFD_ENCRYPTION_KEYS", [_derived_key])
 
 SCAN_ROOT = Path(env_str("SCAN_ROOT", str(VAR_DIR / "scan")))
+# How long reading one paper invoice (OCR, every page) may take: the task's hard limit, after which a reading is
+# taken for lost with its worker and done again.
+PAPER_READ_SECONDS = env_int("PAPER_READ_SECONDS", 600, minimum=60)
 
 LOGGING = {
     "version": 1,

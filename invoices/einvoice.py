@@ -80,6 +80,10 @@ class EInvoiceError(Exception):
     """The file is not an invoice SFD can import; the message (French) says why."""
 
 
+class NoEmbeddedInvoice(EInvoiceError):
+    """A readable PDF without an embedded e-invoice: a paper invoice for the intake (``invoices.paper``)."""
+
+
 @dataclass(frozen=True)
 class ParsedLine:
     """A line to book: an invoice line, a document-level charge or allowance (``kind``), amount ≥ 0 as written."""
@@ -297,7 +301,7 @@ def _xml_from_pdf(data: bytes) -> bytes:
     except Exception as error:  # pypdf raises many kinds of errors on a damaged or hostile PDF
         raise EInvoiceError(f"PDF illisible ou endommagé : {error}") from None
     if not xml:
-        raise EInvoiceError(
+        raise NoEmbeddedInvoice(
             "PDF sans facture électronique : il ne contient aucun XML Factur-X. Seules les factures Factur-X,"
             " UBL ou CII sont importées."
         )

@@ -55,12 +55,15 @@ from .einvoice import (
     KIND_CHARGE,
     MAX_BYTES,
     EInvoiceError,
+    NoEmbeddedInvoice,
     ParsedInvoice,
     french_rate,
     parse_einvoice,
     too_large,
 )
 from .models import IntakeFile, Invoice, InvoiceLine
+from .paper_intake import image_kind, paper_invoice_create, reading_message
+from .scan import KIND_PDF
 from .services import LineData, invoice_create
 
 logger = logging.getLogger(__name__)
@@ -601,8 +604,13 @@ def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeF
             f"Déjà reçue : le même fichier est déjà dans {PROCESSED_DIR}/ ({readable_name(twin)}).",
             outcome=Outcome.DUPLICATE,
         )
+    kind = image_kind(data)
+    if kind:
+        return _import_paper(company, folder, claim, record, digest, actor, kind)
     try:
         parsed = parse_einvoice(data, record.name)
+    except NoEmbeddedInvoice:
+        return _import_paper(company, folder, claim, record, digest, actor, KIND_PDF)
     except EInvoiceError as error:
         raise _Refused(str(error)) from None
     target, routing = _addressee(company, parsed)
@@ -635,6 +643,28 @@ def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeF
         note = f"Importée : facture n° {invoice.number} (id {invoice.pk}), statut « {label} ».\n{record.reason}"
     _write_note(folder, claim.where, claim.name, note.strip())
     logger.info("intake: %s of %s imported as invoice %s (%s)", record.name, company.code, invoice.pk, invoice.status)
+    return _report(record)
+
+
+def _import_paper(
+    company: Company, folder: ScanFolder, claim: _Claim, record: IntakeFile, digest: str, actor, kind: str
+) -> FileReport:
+    """A scan (a PDF without an e-invoice, a TIFF, a JPEG, a PNG): its invoice *à compléter* at once, read later
+    by a worker (``invoices.paper``); the document kept unchanged in ``traités/``."""
+    with transaction.atomic():
+        Company.objects.select_for_update().only("pk").get(pk=company.pk)
+        _refuse_if_imported(company, digest)
+        target = _free_name(folder, PROCESSED_DIR, claim.name)
+        os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
+        claim.where, claim.name = PROCESSED_DIR, target
+        invoice = paper_invoice_create(
+            company=company, source_file=folder.path(PROCESSED_DIR, target), digest=digest, kind=kind, actor=actor
+        )
+        record.outcome, record.invoice, record.reason = Outcome.CREATED, invoice, reading_message()
+        record.path = folder.path(PROCESSED_DIR, target)
+        record.save()
+    _write_note(folder, PROCESSED_DIR, target, f"Facture papier importée, à compléter (id {invoice.pk}) : lecture OCR.")
+    logger.info("intake: %s of %s imported as paper invoice %s", record.name, company.code, invoice.pk)
     return _report(record)
 
 

@@ -35,6 +35,15 @@ class ExportState(models.TextChoices):
     INTEGRATED = "done", _("intégrée")
 
 
+class ScanState(models.TextChoices):
+    """Where the reading of a paper invoice stands (empty for every other invoice)."""
+
+    READING = "reading", _("lecture en cours")
+    READ = "read", _("lue")
+    UNREADABLE = "unreadable", _("illisible")
+    UNAVAILABLE = "unavailable", _("OCR indisponible")
+
+
 class Invoice(models.Model):
     class DueDateSource(models.TextChoices):
         """Where the due date (*échéance*) came from, hence whether it follows the invoice date."""
@@ -107,6 +116,14 @@ class Invoice(models.Model):
     # The same invoice whatever file brings it (seller identifier, number, date, total TTC): a hash, unique per
     # company, so that its twin (its Factur-X PDF, a copy under another name) is never imported twice.
     twin_key = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # A paper invoice (a scan read by OCR in the worker, ``invoices.paper``): where its reading stands, when a worker
+    # took it (a reading older than the task's limit was lost with its worker and is read again), and what was read:
+    # each field's value, source and confidence, the supplier suggested, the totals' check, the words of the pages.
+    scan_state = models.CharField(
+        _("lecture du document"), max_length=12, choices=ScanState.choices, blank=True, default="", db_default=""
+    )
+    scan_claimed_at = models.DateTimeField(null=True, blank=True)
+    scan = models.JSONField(null=True, blank=True)
     # What the electronic invoice said beyond the columns above: identifiers of both parties, every payment term,
     # the VAT breakdown, what was prepaid, notes (``ParsedInvoice.facts``); null for an invoice typed in SFD.
     einvoice = models.JSONField(null=True, blank=True)
@@ -163,6 +180,8 @@ class Invoice(models.Model):
             # Only the rows that have a value: a file's fingerprint (intake), the user who gave the BAP.
             models.Index(fields=["source_hash"], condition=~Q(source_hash=""), name="invoice_source_hash"),
             models.Index(fields=["bap_by"], condition=Q(bap_by__isnull=False), name="invoice_bap_by"),
+            # The reaper's look for readings lost with their worker: only the invoices being read.
+            models.Index(fields=["scan_claimed_at"], condition=Q(scan_state="reading"), name="invoice_scan_reading"),
         ]
         verbose_name = _("facture")
 
@@ -250,6 +269,7 @@ class InvoiceEvent(models.Model):
         INTEGRATED = "integrated", _("intégrée")
         REJECTED = "rejected", _("refusée")
         UPDATED = "updated", _("mise à jour dans Sage FRP 1000")
+        SCAN = "scan", _("lecture du document")
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
@@ -390,3 +410,28 @@ class IntakeScan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch} {self.company_id} {self.status}"
+
+
+class ScanFieldOutcome(models.Model):
+    """One pre-filled field of a paper invoice as the accountant left it when she saved: accepted as read, or
+    corrected (``invoices.paper_learning``). Per supplier, the corrections pre-fill its next invoices better (the
+    expense account she chose, where on its layout the number is) and the share accepted is shown on « Imports »."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="+", db_index=False)
+    field = models.CharField(max_length=20)
+    ocr_value = models.CharField(max_length=200, blank=True)
+    final_value = models.CharField(max_length=200, blank=True)
+    corrected = models.BooleanField(default=False)
+    # For the number: where the right value lies on the page (page number, box as shares of the page's size).
+    page = models.PositiveSmallIntegerField(null=True, blank=True)
+    box = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["invoice", "field"], name="scan_field_outcome_once")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.field} {'corrigé' if self.corrected else 'accepté'}"

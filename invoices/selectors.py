@@ -48,7 +48,8 @@ def invoice_list(user, *, filters: dict) -> QuerySet[Invoice]:
         invoices = invoices.filter(bap=True)
     elif filters.get("bap") == "no":
         invoices = invoices.filter(bap=False)
-    return invoices.order_by("-invoice_date", "-id")
+    # A paper invoice's reading (the words of its pages) is for its own page only.
+    return invoices.defer("scan", "einvoice").order_by("-invoice_date", "-id")
 
 
 def invoice_history(invoice: Invoice) -> dict:

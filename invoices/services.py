@@ -13,7 +13,7 @@ from companies.models import Company, Supplier
 from core.services import actor_label
 
 from .accounting import Problem
-from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine
+from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine, ScanState
 from .signals import invoice_corrected
 from .validation import effective_due_date, invoice_problems
 
@@ -129,7 +129,40 @@ def invoice_create(
     return invoice
 
 
+@transaction.atomic
+def invoice_prefill(
+    *, invoice: Invoice, supplier: Supplier | None, fields: dict, lines: list[LineData], scan: dict, reasons, message
+) -> Invoice:
+    """A paper invoice's columns and lines as its reading found them (``invoices.paper``). It stays *à compléter*
+    whatever was read: the accountant checks the pre-filled fields against the document before validating."""
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("company").get(pk=invoice.pk)
+    invoice.supplier = supplier
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    _settle_due_date(invoice)
+    invoice.scan = scan
+    invoice.save()
+    invoice.lines.all().delete()
+    InvoiceLine.objects.bulk_create(
+        [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
+    )
+    _status, problems = _status_for(invoice, _lines_of(invoice))
+    invoice.status = Invoice.Status.TO_COMPLETE
+    invoice.incomplete_reason = "\n".join([*reasons, problems]).strip() or _(
+        "Facture papier lue : vérifiez les champs pré-remplis sur le document avant de la valider."
+    )
+    invoice.save(update_fields=["status", "incomplete_reason", "updated_at"])
+    invoice_event(invoice=invoice, actor=None, kind=InvoiceEvent.Kind.SCAN, message=message)
+    return invoice
+
+
 def _locked_reason(invoice: Invoice) -> str | None:
+    if invoice.scan_state == ScanState.READING:
+        # The reading pre-fills every field when it ends: what the accountant typed meanwhile would be overwritten.
+        return _(
+            "Lecture du document en cours : la facture se modifie une fois les champs pré-remplis (quelques secondes ;"
+            " rechargez la page)."
+        )
     if invoice.is_integrated:
         return _(
             "Facture intégrée dans Sage FRP 1000 (pièce %(piece)s) : son contenu comptable est en lecture seule."

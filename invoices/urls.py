@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_document
 
 app_name = "invoices"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("<int:pk>/", views.invoice_detail, name="detail"),
     path("<int:pk>/valider/", views.invoice_validate, name="validate"),
     path("<int:pk>/bap/", views.invoice_bap, name="bap"),
+    path("<int:pk>/document/", views_document.invoice_document, name="document"),
+    path("<int:pk>/document/pages/<int:page>/", views_document.invoice_document_page, name="document_page"),
     path("importer/", views.invoices_import, name="import"),
     path("imports/", views.imports_list, name="imports"),
     path("imports/importer/", views.imports_scan, name="imports_scan"),

@@ -26,10 +26,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from companies.models import Company
 from companies.selectors import companies_for_user, visible_company_ids
 
-from . import imports, intake, selectors, services
+from . import imports, intake, paper, paper_learning, selectors, services, views_document
 from .accounting import EntryError
 from .forms import IntakeFileFilterForm, InvoiceFilterForm, InvoiceForm, LineFormSet
+from .imports import IntakeFileUnavailable
 from .models import IntakeFile, IntakeScan, Invoice
+from .scan import Limits, ScanError
 from .tasks import intake_scan_task
 from .validation import entry_for_invoice, invoice_problems
 
@@ -171,6 +173,8 @@ def invoice_detail(request, pk: int):
                 nothing = _("Rien n'a été enregistré : corrigez les champs signalés.")
                 messages.error(request, _listed(nothing, _form_errors(form, formset)))
             else:
+                # What the accountant kept of a paper invoice's reading teaches the next one of this supplier.
+                paper_learning.outcomes_record(invoice=invoice)
                 changed = invoice.accounting_version != version_before
                 due_date = _due_date_words(invoice, due_date_before=due_date_before)
                 saved = (
@@ -223,8 +227,27 @@ def invoice_detail(request, pk: int):
         "problems": invoice_problems(invoice) if invoice.status == invoice.Status.TO_COMPLETE else [],
         **_entry_context(invoice),
         **selectors.invoice_history(invoice),
+        "viewer": _viewer(invoice),
     }
     return render(request, "invoices/invoice_detail.html", context)
+
+
+def _viewer(invoice) -> dict | None:
+    """The document beside the form, for an invoice from a scan: its pages (as read, else counted now)."""
+    if not invoice.source_format.startswith("scan-"):
+        return None
+    pages = (invoice.scan or {}).get("pages")
+    if not pages:
+        try:
+            pages = views_document.page_count(paper.document_bytes(invoice))
+        except (ScanError, IntakeFileUnavailable):
+            pages = 1
+    return {
+        "pages": min(pages, Limits.max_pages),
+        "page_url": reverse("invoices:document_page", args=[invoice.pk, 0]),
+        "first_url": reverse("invoices:document_page", args=[invoice.pk, 1]),
+        "document_url": reverse("invoices:document", args=[invoice.pk]),
+    }
 
 
 @require_POST
@@ -414,6 +437,7 @@ def imports_list(request):
     scans = selectors.intake_scans_for_user(request.user, batch) if batch else []
     if scans:
         context["progress"] = _scan_progress(scans)
+    context["acceptance"] = paper_learning.acceptance_by_supplier(visible)
     return render(request, "invoices/imports.html", context)
 
 

@@ -49,6 +49,7 @@ def _services_of_the_test(request):
         ("redis", "redis"),
         ("redis_server", "redis-server"),
         ("browser", "chromium"),
+        ("tesseract", "tesseract"),
     ):
         if request.node.get_closest_marker(marker):
             require_or_skip(service)

@@ -193,9 +193,13 @@ def refused_alone(company: Company, name: str, content: bytes | None = None) -> 
     return reason
 
 
-def test_pdf_without_xml(jno_ready):
-    reason = refused_alone(jno_ready, "scan.pdf", minimal_pdf(["Facture papier scannée"]))
-    assert reason.startswith("PDF sans facture électronique : il ne contient aucun XML Factur-X.")
+def test_pdf_without_xml_is_a_paper_invoice_read_later(jno_ready):
+    drop(jno_ready, "scan.pdf", minimal_pdf(["Facture papier scannée"]))
+    report = intake_company(company=jno_ready)
+    assert outcomes(report) == {"scan.pdf": Outcome.CREATED}
+    invoice = Invoice.objects.get(pk=report.files[0].invoice_id)
+    assert (invoice.source_format, invoice.scan_state, invoice.status) == ("scan-pdf", "reading", "to_complete")
+    assert left_in(jno_ready)[PROCESSED_DIR] == ["scan.pdf", "scan.pdf.txt"]
 
 
 def test_truncated_xml(jno_ready):

@@ -89,3 +89,19 @@ def test_the_scanned_set_meets_the_targets():
     for name in ("number", "issue_date", "total_ht", "total_tva", "total_ttc"):
         assert shares[name] >= 0.9, name
     assert data["wrong_supplier_high_confidence"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_intake_measures_what_the_invoices_hold_after_the_intake_and_the_reading(folder):
+    """``--intake``: the documents go through the scan folder, the intake and the reading task; the database is left
+    as it was."""
+    from companies.models import Company
+    from invoices.models import Invoice
+
+    output = run(str(folder), "--intake", "--details")
+
+    assert f"Jeu mesuré : {folder} (import + lecture) — 2 documents (2 factures françaises), 2 pages" in output
+    for label in ("fournisseur trouvé", "numéro", "date", "total HT", "total TVA", "total TTC"):
+        assert f"| {label} | 100.0 % (2/2) | 100.0 % (2/2) |" in output
+    assert "| fournisseur faux avec une confiance haute | — | 0 |" in output
+    assert not Company.objects.filter(code="MESURE-OCR").exists() and not Invoice.objects.exists()

@@ -8,6 +8,7 @@ holder limited to some companies. And every POST is refused without its CSRF tok
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,11 +16,12 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from PIL import Image
 
 from companies.models import CompanyAccess
 from companies.services import company_referential_pull
 from invoices.imports import intake_scan_request
-from invoices.models import IntakeFile
+from invoices.models import IntakeFile, Invoice
 from synchro.models import SyncRun, SyncRunCompany
 from tests.conftest import give_companies, grant, make_company
 from tests.support.invoices import make_invoice
@@ -56,6 +58,10 @@ def company_pk(world: World, which: str) -> dict:
 
 def invoice_pk(world: World, which: str) -> dict:
     return {"pk": getattr(world, which)["invoice"].pk}
+
+
+def paper_pk(world: World, which: str) -> dict:
+    return {"pk": getattr(world, which)["paper"].pk}
 
 
 def run_pk(world: World, which: str) -> dict:
@@ -96,6 +102,10 @@ SPECS: dict[str, Spec] = {
     ),
     "invoices:import_file": Spec(perm="invoices.view_invoices", kwargs=intake_file_pk),
     "invoices:import_retry": Spec(perm="invoices.edit_invoices", methods=("POST",), kwargs=intake_file_pk),
+    "invoices:document": Spec(perm="invoices.view_invoices", kwargs=paper_pk),
+    "invoices:document_page": Spec(
+        perm="invoices.view_invoices", kwargs=lambda world, which: paper_pk(world, which) | {"page": 1}
+    ),
     "synchro:list": Spec(perm="synchro.view_synchronisations"),
     "synchro:export": Spec(
         perm="synchro.view_synchronisations",
@@ -155,14 +165,28 @@ def test_every_url_has_a_decision():
     assert set(SPECS) - set(ALL_URLS) == set(), "SPECS names a URL that no longer exists"
 
 
+def paper_invoice(company, root) -> Invoice:
+    """A scan's invoice, its document where the intake keeps it."""
+    path = f"{company.code}/traités/scan.png"
+    (root / company.code / "traités").mkdir(parents=True)
+    image = io.BytesIO()
+    Image.new("L", (600, 800), 255).save(image, "PNG")
+    (root / path).write_bytes(image.getvalue())
+    return Invoice.objects.create(
+        company=company, number="", source_file=path, source_hash=f"{company.pk:064d}", source_format="scan-png"
+    )
+
+
 @pytest.fixture
-def world(connector, bob, charlie):
+def world(connector, bob, charlie, settings, tmp_path):
+    settings.SCAN_ROOT, settings.VAR_DIR = tmp_path / "scan", tmp_path / "var"
     own, other = make_company(connector, "JNO"), make_company(connector, "MULTI")
     for company in (own, other):
         company_referential_pull(company=company)
     give_companies(bob, own)
     give_companies(charlie, own)
     runs, files, scans = {}, {}, {}
+    papers = {company.pk: paper_invoice(company, settings.SCAN_ROOT) for company in (own, other)}
     for company in (own, other):
         runs[company.pk] = SyncRun.objects.create(trigger=SyncRun.Trigger.EXPORT)
         SyncRunCompany.objects.create(run=runs[company.pk], company=company)
@@ -173,9 +197,9 @@ def world(connector, bob, charlie):
         [scans[company.pk]] = intake_scan_request(companies=[company], actor=None)
     return World(
         own={"company": own, "invoice": make_invoice(own, validate=True), "run": runs[own.pk], "connector": connector,
-             "intake_file": files[own.pk], "scan": scans[own.pk]},
+             "intake_file": files[own.pk], "scan": scans[own.pk], "paper": papers[own.pk]},
         other={"company": other, "invoice": make_invoice(other, analytic="ADM", validate=True), "run": runs[other.pk],
-               "intake_file": files[other.pk], "scan": scans[other.pk]},
+               "intake_file": files[other.pk], "scan": scans[other.pk], "paper": papers[other.pk]},
     )  # fmt: skip
 
 

@@ -12,7 +12,22 @@ STATUS_CLASSES = {
 
 @register.inclusion_tag("invoices/_status_badge.html")
 def invoice_status(invoice):
-    return {"label": invoice.get_status_display(), "css": STATUS_CLASSES.get(invoice.status, "text-bg-secondary")}
+    reading = invoice.get_scan_state_display() if invoice.scan_state == "reading" else ""
+    return {
+        "label": invoice.get_status_display(),
+        "css": STATUS_CLASSES.get(invoice.status, "text-bg-secondary"),
+        "reading": reading,
+    }
+
+
+@register.inclusion_tag("invoices/_scan_badge.html")
+def scan_badge(invoice, name):
+    """What the reading of a paper invoice says of one field of its form: read surely, « à vérifier », or only
+    suggested (a supplier found without a high confidence, a value read too unsure to be pre-filled)."""
+    facts = ((invoice.scan or {}).get("fields") or {}).get(name)
+    if not facts:
+        return {"facts": None}
+    return {"facts": facts, "name": name, "sure": facts.get("level") == "high" and facts.get("prefilled")}
 
 
 @register.filter

@@ -98,3 +98,41 @@
   });
   document.addEventListener("DOMContentLoaded", sync);
 })();
+
+// The document beside the invoice form: page N/M and zoom (+/−), the pages rendered by the server.
+(function () {
+  "use strict";
+  var ZOOMS = [50, 75, 100, 125, 150, 200, 300];
+  function setup(viewer) {
+    var pages = Number(viewer.getAttribute("data-pages")) || 1;
+    var url = viewer.getAttribute("data-page-url");
+    var image = viewer.querySelector("[data-viewer-image]");
+    var position = viewer.querySelector("[data-viewer-position]");
+    var level = viewer.querySelector("[data-viewer-zoom-level]");
+    var page = 1;
+    var zoom = 2;
+    function show() {
+      image.src = url.replace("/0/", "/" + page + "/");
+      image.alt = "Page " + page + " / " + pages;
+      position.textContent = "Page " + page + " / " + pages;
+      image.style.width = ZOOMS[zoom] + "%";
+      level.textContent = ZOOMS[zoom] + " %";
+      viewer.querySelector("[data-viewer-prev]").disabled = page <= 1;
+      viewer.querySelector("[data-viewer-next]").disabled = page >= pages;
+    }
+    viewer.addEventListener("click", function (event) {
+      var button = event.target.closest("button");
+      if (!button) return;
+      if (button.hasAttribute("data-viewer-prev") && page > 1) page -= 1;
+      else if (button.hasAttribute("data-viewer-next") && page < pages) page += 1;
+      else if (button.hasAttribute("data-viewer-zoom")) {
+        zoom = Math.max(0, Math.min(ZOOMS.length - 1, zoom + Number(button.getAttribute("data-viewer-zoom"))));
+      } else return;
+      show();
+    });
+    show();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-viewer]").forEach(setup);
+  });
+})();

@@ -1,0 +1,150 @@
+"""The stored document of an invoice from the scan folder, and its pages as images beside the form.
+
+Rule: the document is the one the intake kept (``Invoice.source_file``, opened under ``SCAN_ROOT`` without following
+a link); a page is rendered on demand into a PNG (``pdftoppm`` for a PDF, in a child process with a memory cap and
+a deadline; Pillow for an image, its size checked before it is decoded) and cached under the var dir by the
+document's hash. Both views check the right to see invoices and the user's right on the invoice's company: another
+company's invoice is a 404, as everywhere. No OCR here: rendering is not reading.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import FileResponse, Http404, HttpResponse
+from django.views.decorators.http import require_GET
+
+from . import paper, scan, selectors
+from .imports import IntakeFileUnavailable
+
+VIEW = "invoices.view_invoices"
+PAGE_DPI = 110
+MAX_WIDTH = 1400
+RENDER_SECONDS = 30
+CONTENT_TYPES = {
+    scan.KIND_PDF: "application/pdf",
+    scan.KIND_TIFF: "image/tiff",
+    scan.KIND_JPEG: "image/jpeg",
+    scan.KIND_PNG: "image/png",
+}
+
+
+def _cache_dir() -> Path:
+    folder = Path(settings.VAR_DIR) / "scan-pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _document(request, pk: int):
+    invoice = selectors.invoice_for_user(request.user, pk)
+    if not invoice.source_file or not invoice.source_format.startswith("scan-"):
+        raise Http404
+    try:
+        data = paper.document_bytes(invoice)
+    except IntakeFileUnavailable:
+        raise Http404 from None
+    return invoice, data
+
+
+def page_count(data: bytes, limits: scan.Limits | None = None) -> int:
+    """The pages shown (up to the page cap)."""
+    limits = limits or scan.Limits()
+    kind = scan.document_kind(data)
+    if kind == scan.KIND_PDF:
+        with tempfile.TemporaryDirectory(prefix="sfd-view-") as folder:
+            path = Path(folder) / "document.pdf"
+            path.write_bytes(data)
+            count, _sizes = scan._pdf_pages(path, limits)
+        return min(count, limits.max_pages)
+    count = 0
+    image = scan._open_checked(data, 1, limits)
+    while count < limits.max_pages:
+        count += 1
+        try:
+            image.seek(count)
+        except (EOFError, OSError, ValueError):
+            break
+    return count
+
+
+def render_page(data: bytes, number: int) -> bytes:
+    """Page ``number`` as a PNG at most ``MAX_WIDTH`` pixels wide; ``ScanError`` when it cannot be drawn."""
+    limits = scan.Limits()
+    kind = scan.document_kind(data)
+    if kind == scan.KIND_PDF:
+        with tempfile.TemporaryDirectory(prefix="sfd-view-") as folder:
+            path, root = Path(folder) / "document.pdf", Path(folder) / "page"
+            path.write_bytes(data)
+            args = ["pdftoppm", "-r", str(PAGE_DPI), "-png", "-singlefile", "-f", str(number), "-l", str(number)]
+            # prlimit rather than a preexec_fn: the web server runs threads.
+            memory = f"--as={limits.child_memory_bytes}"
+            try:
+                done = subprocess.run(  # noqa: S603 — fixed programs, our own arguments
+                    ["prlimit", memory, *args, str(path), str(root)],  # noqa: S607
+                    capture_output=True,
+                    timeout=RENDER_SECONDS,
+                    check=False,
+                )
+            except (FileNotFoundError, subprocess.TimeoutExpired):
+                raise scan.ScanError("page non dessinée") from None
+            output = root.with_suffix(".png")
+            if done.returncode != 0 or not output.exists():
+                raise scan.ScanError("page non dessinée")
+            image = scan._open_checked(output.read_bytes(), number, limits)
+    else:
+        image = scan._open_checked(data, 1, limits)
+        try:
+            image.seek(number - 1)
+        except (EOFError, OSError, ValueError):
+            raise scan.ScanError("page absente") from None
+        scan._check_size(image.size, number, limits)
+    image = image.convert("RGB") if image.mode not in ("L", "RGB") else image
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)))
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=False)
+    return out.getvalue()
+
+
+@require_GET
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def invoice_document_page(request, pk: int, page: int):
+    """Page ``page`` of the invoice's document, as a PNG (rendered once, then from the cache)."""
+    invoice = selectors.invoice_for_user(request.user, pk)
+    if not invoice.source_hash or not invoice.source_format.startswith("scan-") or not 1 <= page <= 999:
+        raise Http404
+    cached = _cache_dir() / f"{invoice.source_hash}-{page}.png"
+    if not cached.exists():
+        _invoice, data = _document(request, pk)
+        try:
+            if page > page_count(data):
+                raise Http404
+            png = render_page(data, page)
+        except scan.ScanError:
+            raise Http404 from None
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(png)
+        os.replace(partial, cached)
+    response = HttpResponse(cached.read_bytes(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def invoice_document(request, pk: int):
+    """The document as the scanner left it."""
+    invoice, data = _document(request, pk)
+    kind = invoice.source_format.removeprefix("scan-")
+    name = Path(invoice.source_file).name
+    return FileResponse(
+        io.BytesIO(data), filename=name, content_type=CONTENT_TYPES.get(kind, "application/octet-stream")
+    )
