@@ -23,6 +23,7 @@ The BAP updates (``updates``) and the simulation (``simulation``) have their own
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from companies.lease import company_lease_renew
 from connectors.sage_frp1000.client import ErrorTriple, SageClient, SageError, SageUnavailable, error_triples
-from core.bulk import rows_copy, rows_update
+from core.bulk import JsonText, rows_copy, rows_update
 from core.services import actor_label
 from invoices.models import ExportState, Invoice, InvoiceEvent, entry_external_id
 
@@ -63,14 +64,14 @@ class _PendingWrite:
     """A pending write: a new item of a batch as the exporter carries it, what it reads and writes of a ``SyncItem``,
     without a model instance per row (its row is written by ``COPY``)."""
 
-    __slots__ = ("attempts", "bap_version", "invoice_id", "key", "last_error", "payload", "piece_number", "pk",
-                 "status", "updated_at", "version")  # fmt: skip
+    __slots__ = ("attempts", "bap_version", "encoded", "invoice_id", "key", "last_error", "payload", "piece_number",
+                 "pk", "status", "updated_at", "version")  # fmt: skip
 
     def __init__(self, invoice_id: int, version: int):
         self.pk = None
         self.invoice_id, self.version, self.key = invoice_id, version, entry_external_id(invoice_id, version)
         self.payload, self.bap_version, self.status, self.attempts = {}, 0, SyncItem.Status.TO_EXPORT, 0
-        self.last_error, self.piece_number, self.updated_at = "", "", None
+        self.last_error, self.piece_number, self.updated_at, self.encoded = "", "", None, None
 
 
 class _Flight:
@@ -84,7 +85,8 @@ class _Flight:
         future = None
         if items:
             payloads = [item.payload for item in items]
-            future = sender.submit(exporter.client.post_entries, exporter.company.code, payloads)
+            encoded = [item.encoded for item in items]
+            future = sender.submit(exporter.client.post_entries, exporter.company.code, payloads, encoded=encoded)
         return cls(items, size, future)
 
     def outcome(self) -> tuple[list, SageError | None]:
@@ -304,6 +306,8 @@ class CompanyExporter:
                     item.status = SyncItem.Status.SENDING
                     item.attempts += 1
                     item.last_error = ""
+                    # Encoded once: the item's payload written by ``COPY`` and the body of the send are this text.
+                    item.encoded = JsonText(json.dumps(item.payload, allow_nan=False))
                     sending.append(item)
             self._insert_items(new_items)
             SyncItem.objects.bulk_update(
@@ -328,7 +332,8 @@ class CompanyExporter:
             ITEM_COLUMNS,
             [
                 (item.invoice_id, company_id, SyncItem.Kind.CREATION.value, item.version, item.key, item.status,
-                 item.payload, item.bap_version, item.attempts, now, item.last_error, "", run_id, now, now)
+                 item.encoded or item.payload, item.bap_version, item.attempts, now, item.last_error, "", run_id, now,
+                 now)
                 for item in items
             ],
         )  # fmt: skip
