@@ -81,7 +81,7 @@ def rejections_record(
     ids = [item.invoice_id for item, _ in refused]
     # An earlier version's anomalies of the same invoice were cleared when it was corrected; a re-export of
     # the same version replaces its own.
-    Anomaly.objects.filter(invoice_id__in=ids, cleared_at__isnull=True, simulated=False).update(
+    Anomaly.objects.filter(invoice_id__any=ids, cleared_at__isnull=True, simulated=False).update(
         cleared_at=now, cleared_reason=Anomaly.ClearedReason.REPLACED
     )
     rows_update(
@@ -91,4 +91,4 @@ def rejections_record(
     )
     Anomaly.objects.bulk_create(anomalies)
     InvoiceEvent.objects.bulk_create(events)
-    Invoice.objects.filter(pk__in=ids).update(**{state_field: ExportState.REJECTED})
+    Invoice.objects.filter(pk__any=ids).update(**{state_field: ExportState.REJECTED})

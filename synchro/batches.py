@@ -35,7 +35,7 @@ def batch_payloads(
     sent_before = sent_before or {}
     lines: dict[int, list[SourceLine]] = defaultdict(list)
     batch_lines = (
-        InvoiceLine.objects.filter(invoice_id__in=[row[0] for row in rows])
+        InvoiceLine.objects.filter(invoice_id__any=[row[0] for row in rows])
         .order_by("invoice_id", "position", "id")
         .values_list("invoice_id", *LINE_COLUMNS)
     )

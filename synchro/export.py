@@ -23,6 +23,7 @@ The BAP updates (``updates``) and the simulation (``simulation``) have their own
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from companies.lease import company_lease_renew
 from connectors.sage_frp1000.client import ErrorTriple, SageClient, SageError, SageUnavailable, error_triples
-from core.bulk import rows_copy, rows_update
+from core.bulk import JsonText, rows_copy, rows_update
 from core.services import actor_label
 from invoices.models import ExportState, Invoice, InvoiceEvent, entry_external_id
 
@@ -63,14 +64,14 @@ class _PendingWrite:
     """A pending write: a new item of a batch as the exporter carries it, what it reads and writes of a ``SyncItem``,
     without a model instance per row (its row is written by ``COPY``)."""
 
-    __slots__ = ("attempts", "bap_version", "invoice_id", "key", "last_error", "payload", "piece_number", "pk",
-                 "status", "updated_at", "version")  # fmt: skip
+    __slots__ = ("attempts", "bap_version", "encoded", "invoice_id", "key", "last_error", "payload", "piece_number",
+                 "pk", "status", "updated_at", "version")  # fmt: skip
 
     def __init__(self, invoice_id: int, version: int):
         self.pk = None
         self.invoice_id, self.version, self.key = invoice_id, version, entry_external_id(invoice_id, version)
         self.payload, self.bap_version, self.status, self.attempts = {}, 0, SyncItem.Status.TO_EXPORT, 0
-        self.last_error, self.piece_number, self.updated_at = "", "", None
+        self.last_error, self.piece_number, self.updated_at, self.encoded = "", "", None, None
 
 
 class _Flight:
@@ -84,7 +85,8 @@ class _Flight:
         future = None
         if items:
             payloads = [item.payload for item in items]
-            future = sender.submit(exporter.client.post_entries, exporter.company.code, payloads)
+            encoded = [item.encoded for item in items]
+            future = sender.submit(exporter.client.post_entries, exporter.company.code, payloads, encoded=encoded)
         return cls(items, size, future)
 
     def outcome(self) -> tuple[list, SageError | None]:
@@ -164,7 +166,7 @@ class CompanyExporter:
             stuck = SyncItem.objects.filter(company=self.company, status=SyncItem.Status.SENDING)
             creation_ids = list(stuck.filter(kind=SyncItem.Kind.CREATION).values_list("invoice_id", flat=True))
             stuck.update(status=SyncItem.Status.UNKNOWN, updated_at=now)
-            Invoice.objects.filter(pk__in=creation_ids, export_state=ExportState.SENDING).update(
+            Invoice.objects.filter(pk__any=creation_ids, export_state=ExportState.SENDING).update(
                 export_state=ExportState.UNKNOWN
             )
             # A BAP update carries its own idempotent key: it is simply sent again.
@@ -264,7 +266,7 @@ class CompanyExporter:
         with transaction.atomic():
             rows = batch_rows(
                 Invoice.objects.select_for_update(of=("self",)).filter(
-                    pk__in=invoice_ids, company=self.company, export_state__in=states
+                    pk__any=invoice_ids, company=self.company, export_state__in=states
                 )
             )
             # Changed since the selection (corrected, exported by another run): not this run's any more.
@@ -272,7 +274,7 @@ class CompanyExporter:
             existing = {
                 (item.invoice_id, item.version): item
                 for item in SyncItem.objects.filter(
-                    invoice_id__in=[row[0] for row in rows], kind=SyncItem.Kind.CREATION
+                    invoice_id__any=[row[0] for row in rows], kind=SyncItem.Kind.CREATION
                 )
             }
             # Sent before and confirmed absent from Sage: the same accounting content again (a late copy of the first
@@ -304,16 +306,18 @@ class CompanyExporter:
                     item.status = SyncItem.Status.SENDING
                     item.attempts += 1
                     item.last_error = ""
+                    # Encoded once: the item's payload written by ``COPY`` and the body of the send are this text.
+                    item.encoded = JsonText(json.dumps(item.payload, allow_nan=False))
                     sending.append(item)
             self._insert_items(new_items)
             SyncItem.objects.bulk_update(
                 changed_items,
                 ["payload", "bap_version", "run", "last_attempt_at", "status", "attempts", "last_error", "updated_at"],
             )
-            Invoice.objects.filter(pk__in=[item.invoice_id for item in sending]).update(
+            Invoice.objects.filter(pk__any=[item.invoice_id for item in sending]).update(
                 export_state=ExportState.SENDING, last_attempt_at=now
             )
-            Invoice.objects.filter(pk__in=[item.invoice_id for item, _errors in rejected]).update(last_attempt_at=now)
+            Invoice.objects.filter(pk__any=[item.invoice_id for item, _errors in rejected]).update(last_attempt_at=now)
             if rejected:
                 self.rejections_record(rejected, source=Anomaly.Source.SFD)
         return sending
@@ -328,11 +332,12 @@ class CompanyExporter:
             ITEM_COLUMNS,
             [
                 (item.invoice_id, company_id, SyncItem.Kind.CREATION.value, item.version, item.key, item.status,
-                 item.payload, item.bap_version, item.attempts, now, item.last_error, "", run_id, now, now)
+                 item.encoded or item.payload, item.bap_version, item.attempts, now, item.last_error, "", run_id, now,
+                 now)
                 for item in items
             ],
         )  # fmt: skip
-        pks = dict(SyncItem.objects.filter(key__in=[item.key for item in items]).values_list("key", "pk"))
+        pks = dict(SyncItem.objects.filter(key__any=[item.key for item in items]).values_list("key", "pk"))
         for item in items:
             item.pk = pks[item.key]
 
@@ -398,20 +403,20 @@ class CompanyExporter:
 
     def _mark_unknown(self, items: list[SyncItem], message: str) -> None:
         with transaction.atomic():
-            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            SyncItem.objects.filter(pk__any=[i.pk for i in items]).update(
                 status=SyncItem.Status.UNKNOWN, last_error=message, updated_at=timezone.now()
             )
-            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(export_state=ExportState.UNKNOWN)
+            Invoice.objects.filter(pk__any=[i.invoice_id for i in items]).update(export_state=ExportState.UNKNOWN)
         for item in items:
             item.status = SyncItem.Status.UNKNOWN
 
     def _resend(self, items: list[SyncItem]) -> list[SyncItem]:
         now = timezone.now()
         with transaction.atomic():
-            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            SyncItem.objects.filter(pk__any=[i.pk for i in items]).update(
                 status=SyncItem.Status.SENDING, attempts=F("attempts") + 1, last_attempt_at=now, updated_at=now
             )
-            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(
+            Invoice.objects.filter(pk__any=[i.invoice_id for i in items]).update(
                 export_state=ExportState.SENDING, last_attempt_at=now
             )
         return items
@@ -421,10 +426,10 @@ class CompanyExporter:
         if not items:
             return
         with transaction.atomic():
-            SyncItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            SyncItem.objects.filter(pk__any=[i.pk for i in items]).update(
                 status=SyncItem.Status.TO_EXPORT, last_error=message, updated_at=timezone.now()
             )
-            Invoice.objects.filter(pk__in=[i.invoice_id for i in items]).update(export_state=ExportState.TO_EXPORT)
+            Invoice.objects.filter(pk__any=[i.invoice_id for i in items]).update(export_state=ExportState.TO_EXPORT)
 
     @transaction.atomic
     def _integrate(self, accepted: list[tuple[SyncItem, str]], *, reconciled: bool = False) -> None:
@@ -443,7 +448,7 @@ class CompanyExporter:
             ["status", "piece_number", "last_error", "updated_at"],
             sorted((item.pk, item.status, item.piece_number, item.last_error, now) for item, _piece in accepted),
         )
-        Anomaly.objects.filter(invoice_id__in=items.keys(), cleared_at__isnull=True, simulated=False).update(
+        Anomaly.objects.filter(invoice_id__any=items.keys(), cleared_at__isnull=True, simulated=False).update(
             cleared_at=now, cleared_reason=Anomaly.ClearedReason.INTEGRATED
         )
         message = _("Intégrée dans Sage FRP 1000 : pièce %(piece)s.")
@@ -480,6 +485,6 @@ def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime
             for pk, piece, version, bap in rows
         ],
     )
-    Invoice.objects.filter(pk__in=[row[0] for row in rows], bap_version__gt=F("bap_pushed_version")).update(
+    Invoice.objects.filter(pk__any=[row[0] for row in rows], bap_version__gt=F("bap_pushed_version")).update(
         update_state=ExportState.TO_EXPORT
     )

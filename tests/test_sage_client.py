@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -78,6 +79,17 @@ def test_a_post_is_never_retried_by_the_client(sage, client):
         client.post_entries("JNO", [{"external_id": "k"}])
     assert error.value.outcome_unknown is True
     assert sage.stats()["POST companies/{code}/entries"] == 1
+
+
+def test_entries_already_encoded_are_posted_as_the_same_body(client):
+    entries = [{"external_id": "SFD-1-V1", "journal": "ACH"}, {"external_id": "SFD-2-V1", "label": "Fournitures é"}]
+    as_dicts = client.post_entries("JNO", entries, simulate=True)
+    encoded = client.post_entries(
+        "JNO", entries, simulate=True, encoded=[json.dumps(entry, allow_nan=False) for entry in entries]
+    )
+    assert [result.external_id for result in encoded] == ["SFD-1-V1", "SFD-2-V1"]
+    assert encoded == as_dicts
+    assert {result.status for result in encoded} == {"rejected"}
 
 
 def test_a_reset_connection_has_an_unknown_outcome(sage, client):

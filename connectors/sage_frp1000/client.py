@@ -365,14 +365,19 @@ class SageClient:
                     codes.add(raw["code"].strip())
         return codes
 
-    def post_entries(self, company_code: str, entries: list[dict], *, simulate: bool = False) -> list[EntryResult]:
+    def post_entries(
+        self, company_code: str, entries: list[dict], *, simulate: bool = False, encoded: list[str] | None = None
+    ) -> list[EntryResult]:
+        """``encoded``: each entry's JSON as the caller already encoded it (the exporter writes the same text into its
+        item), joined into the body instead of encoding every entry again."""
+        mode = "simulation" if simulate else "real"
+        if encoded is None:
+            request: dict = {"json": {"mode": mode, "entries": entries}}
+        else:
+            text = f'{{"mode": {json.dumps(mode)}, "entries": [{", ".join(encoded)}]}}'
+            request = {"data": text.encode(), "headers": {"Content-Type": "application/json"}}
         try:
-            body = self._call(
-                "POST",
-                self._url("companies", company_code, "entries"),
-                retry=False,
-                json={"mode": "simulation" if simulate else "real", "entries": entries},
-            )
+            body = self._call("POST", self._url("companies", company_code, "entries"), retry=False, **request)
         except SageProtocolError as error:
             # An unreadable answer to a batch may follow a booking: only a lookup by key can tell.
             raise SageUnavailable(error.message, outcome_unknown=True, detail=error.detail) from None

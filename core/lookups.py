@@ -1,0 +1,37 @@
+"""``field__any=[…]``: ``field = ANY(%s)`` with the list as one array parameter on PostgreSQL.
+
+``pk__in=[200 ids]`` names each value with a placeholder of its own: Django prepares every value, psycopg parses a
+statement too long for its cache and adapts each parameter, for every batch of the export (a third of its CPU in the
+profile of issue 17). With one array the statement's text never changes. Elsewhere (SQLite) it is ``IN``.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Field, ForeignObject, Lookup
+
+
+class AnyOf(Lookup):
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        return list(self.rhs)
+
+    def process_rhs(self, compiler, connection):
+        return "%s", [self.rhs]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if not self.rhs:
+            return "1 = 0", []
+        placeholders = ", ".join(["%s"] * len(self.rhs))
+        return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        kind = self.lhs.output_field.db_type(connection).split("(")[0]
+        return f"{lhs} = ANY(%s::{kind}[])", [*lhs_params, self.rhs]
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)
