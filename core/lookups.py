@@ -15,7 +15,12 @@ class AnyOf(Lookup):
     prepare_rhs = False
 
     def get_prep_lookup(self):
-        return list(self.rhs)
+        # The values go to the database as they are (no per-value preparation: that is the point), so only keys
+        # that need none are taken: integers and strings. A model instance or a date would match wrongly: refused.
+        values = list(self.rhs)
+        if not all(isinstance(value, (int, str)) and not isinstance(value, bool) for value in values):
+            raise TypeError("__any takes integers or strings (keys), not model instances or other values")
+        return values
 
     def process_rhs(self, compiler, connection):
         return "%s", [self.rhs]

@@ -52,13 +52,36 @@ def read_seconds() -> int:
     return int(getattr(settings, "PAPER_READ_SECONDS", 600))
 
 
-def _claim(invoice_id: int) -> bool:
-    now = timezone.now()
-    stale = now - timedelta(seconds=read_seconds())
-    claimed = Invoice.objects.filter(pk=invoice_id, scan_state=ScanState.READING).filter(
+MAX_ATTEMPTS = 3
+
+
+def _claimable(invoice_id: int):
+    stale = timezone.now() - timedelta(seconds=read_seconds())
+    return Invoice.objects.filter(pk=invoice_id, scan_state=ScanState.READING).filter(
         Q(scan_claimed_at__isnull=True) | Q(scan_claimed_at__lt=stale)
     )
-    return claimed.update(scan_claimed_at=now) == 1
+
+
+def _claim(invoice_id: int) -> tuple[object, int] | None:
+    """Take the reading (a conditional UPDATE: one worker at a time) and count the attempt; the claim's time, which
+    every write of the reading's outcome checks, and the attempt's number. None when another worker holds it."""
+    row = _claimable(invoice_id).values("scan").first()
+    if row is None:
+        return None
+    attempts = int((row["scan"] or {}).get("attempts", 0)) + 1
+    now = timezone.now()
+    taken = _claimable(invoice_id).update(scan_claimed_at=now, scan={**(row["scan"] or {}), "attempts": attempts})
+    return (now, attempts) if taken == 1 else None
+
+
+def _still_ours(invoice: Invoice, claimed_at) -> bool:
+    """Whether the reading is still this worker's (locks the invoice's row until the commit): a worker that outlived
+    its limit while another read the invoice, or whose invoice was typed in since, writes nothing."""
+    return (
+        Invoice.objects.select_for_update()
+        .filter(pk=invoice.pk, scan_state=ScanState.READING, scan_claimed_at=claimed_at)
+        .exists()
+    )
 
 
 def _intake_file(invoice: Invoice) -> IntakeFile | None:
@@ -75,19 +98,34 @@ def document_bytes(invoice: Invoice) -> bytes:
 
 def paper_read(*, invoice_id: int, limits: Limits | None = None) -> str:
     """Read a paper invoice and pre-fill it; what became of it (``ScanState``, « taken » or « missing »)."""
-    if not _claim(invoice_id):
+    claim = _claim(invoice_id)
+    if claim is None:
         return "taken" if Invoice.objects.filter(pk=invoice_id).exists() else "missing"
+    claimed_at, attempt = claim
     invoice = Invoice.objects.select_related("company").get(pk=invoice_id)
+    if attempt > MAX_ATTEMPTS:
+        # Lost with its worker (or stopped by its time limit) that many times: typed by hand, never read forever.
+        why = _("la lecture s'est interrompue %(n)d fois (document trop long ou trop lourd).") % {"n": MAX_ATTEMPTS}
+        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": why}, claimed_at)
+    try:
+        return _read(invoice, claimed_at, limits)
+    except Exception as error:  # the time limit (SoftTimeLimitExceeded) or a defect: never left « en cours »
+        logger.exception("paper: reading of invoice %s stopped", invoice.pk)
+        why = _("la lecture s'est interrompue (%(error)s).") % {"error": type(error).__name__}
+        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": why}, claimed_at)
+
+
+def _read(invoice: Invoice, claimed_at, limits: Limits | None) -> str:
     try:
         data = document_bytes(invoice)
         document = read_document(data, limits=limits)
     except OcrUnavailable as error:
-        return _finish(invoice, ScanState.UNAVAILABLE, str(error))
+        return _finish(invoice, ScanState.UNAVAILABLE, str(error), claimed_at)
     except (ScanError, IntakeFileUnavailable) as error:
-        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": error})
+        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": error}, claimed_at)
     if not document.read_pages:
         why = " ".join(document.reasons) or _("aucune page n'a pu être lue.")
-        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": why})
+        return _finish(invoice, ScanState.UNREADABLE, _("Document illisible : %(why)s") % {"why": why}, claimed_at)
     reading = read_fields(document.pages)
     target = _addressee(invoice, reading)
     filled = prefill(company=target, document=document, reading=reading, learned_account=paper_learning.learned_account)
@@ -100,12 +138,14 @@ def paper_read(*, invoice_id: int, limits: Limits | None = None) -> str:
             learned_account=paper_learning.learned_account,
             learned_number=learned_number,
         )
-    return _apply(invoice, target, filled)
+    return _apply(invoice, target, filled, claimed_at)
 
 
-def _finish(invoice: Invoice, state: str, reason: str) -> str:
+def _finish(invoice: Invoice, state: str, reason: str, claimed_at) -> str:
     """The reading ends without pre-filled fields: the invoice stays *à compléter*, the reason on it."""
     with transaction.atomic():
+        if not _still_ours(invoice, claimed_at):
+            return "taken"
         Invoice.objects.filter(pk=invoice.pk).update(
             scan_state=state,
             status=Invoice.Status.TO_COMPLETE,
@@ -157,10 +197,12 @@ def _twin(target: Company, invoice: Invoice, filled: Prefill) -> Invoice | None:
     return twin
 
 
-def _apply(invoice: Invoice, target: Company, filled: Prefill) -> str:
+def _apply(invoice: Invoice, target: Company, filled: Prefill, claimed_at) -> str:
     with transaction.atomic():
         # Serialised with the intake's imports of the company: the twin check holds until the commit.
         Company.objects.select_for_update().only("pk").get(pk=target.pk)
+        if not _still_ours(invoice, claimed_at):
+            return "taken"
         twin = _twin(target, invoice, filled)
         if twin is not None:
             return _duplicate(invoice, twin)
@@ -206,10 +248,10 @@ def _duplicate(invoice: Invoice, twin: Invoice) -> str:
             name = PurePosixPath(record.path).name
             target = intake._free_name(folder, intake.ERRORS_DIR, name)
             os.rename(name, target, src_dir_fd=folder.fd(intake.PROCESSED_DIR), dst_dir_fd=folder.fd(intake.ERRORS_DIR))
+            path = folder.path(intake.ERRORS_DIR, target)  # where the file is now, whatever follows
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name + intake.NOTE_SUFFIX, dir_fd=folder.fd(intake.PROCESSED_DIR))
             intake._write_note(folder, intake.ERRORS_DIR, target, reason)
-            path = folder.path(intake.ERRORS_DIR, target)
         IntakeFile.objects.filter(pk=record.pk).update(
             outcome=Outcome.DUPLICATE, reason=reason, invoice=twin, path=path, updated_at=timezone.now()
         )

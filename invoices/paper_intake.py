@@ -5,6 +5,8 @@ Rule: nothing here reads the document beyond its first bytes; the reading is the
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -16,6 +18,8 @@ from .services import invoice_create
 
 IMAGE_KINDS = ("tiff", "jpeg", "png")
 SOURCE_PREFIX = "scan-"
+
+logger = logging.getLogger(__name__)
 
 
 def image_kind(data: bytes) -> str | None:
@@ -56,6 +60,13 @@ def paper_invoice_create(*, company: Company, source_file: str, digest: str, kin
 
 
 def enqueue_reading(invoice_id: int) -> None:
+    """Send the reading to a worker. A broker that does not answer loses nothing: the invoice stays « lecture en
+    cours » and ``paper.paper_reap`` (a beat entry) sends it again; the intake's file and row are already right."""
     from .tasks import paper_read_task  # the tasks module imports this one
 
-    paper_read_task.delay(invoice_id)
+    try:
+        paper_read_task.delay(invoice_id)
+    except Exception:  # kombu's errors vary with the broker; the reaper is the recovery
+        logger.warning(
+            "paper: reading of invoice %s not sent (broker); the reaper will send it", invoice_id, exc_info=True
+        )

@@ -30,6 +30,7 @@ import io
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -208,19 +209,22 @@ def _limit_child(memory: int):
 
 
 def _poppler(args: list[str], *, seconds: float, limits: Limits) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(  # noqa: S603 — fixed programs, our own arguments
-            args,
-            capture_output=True,
-            timeout=max(seconds, 1.0),
-            # Celery workers are processes, so a preexec_fn is safe here (it is not in a threaded server).
-            preexec_fn=_limit_child(limits.child_memory_bytes),
-            check=False,
-        )
-    except FileNotFoundError:
+    """A Poppler program under a memory cap and a deadline. The cap is set by ``prlimit`` (util-linux) when it is
+    there, so that it is safe from a threaded web server too (a ``preexec_fn`` is not: the page viewer counts pages
+    in a web request); else by a ``preexec_fn``, which is safe in the worker's processes."""
+    if shutil.which(args[0]) is None:
         raise ScanError(
             _("Lecture des PDF impossible : installez poppler-utils (%(program)s manquant).") % {"program": args[0]}
-        ) from None
+        )
+    prlimit = shutil.which("prlimit")
+    command = [prlimit, f"--as={limits.child_memory_bytes}", *args] if prlimit else args
+    return subprocess.run(  # noqa: S603 — fixed programs, our own arguments
+        command,
+        capture_output=True,
+        timeout=max(seconds, 1.0),
+        preexec_fn=None if prlimit else _limit_child(limits.child_memory_bytes),
+        check=False,
+    )
 
 
 _PAGES = re.compile(rb"^Pages:\s+(\d+)\s*$", re.MULTILINE)

@@ -129,8 +129,10 @@ def invoice_document_page(request, pk: int, page: int):
             png = render_page(data, page)
         except scan.ScanError:
             raise Http404 from None
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(png)
+        # A file of its own per render (two threads may draw the same page), then renamed whole: never half a PNG.
+        handle, partial = tempfile.mkstemp(dir=_cache_dir(), suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(png)
         os.replace(partial, cached)
     response = HttpResponse(cached.read_bytes(), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"

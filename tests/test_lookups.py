@@ -37,3 +37,10 @@ def test_it_updates_through_one_array_parameter():
     if connection.vendor == "postgresql":
         assert "= ANY(" in queries[0]["sql"]
         assert " IN (" not in queries[0]["sql"]
+
+
+def test_any_refuses_values_it_would_send_unprepared():
+    from companies.models import Company
+
+    with pytest.raises(TypeError, match="integers or strings"):
+        list(Company.objects.filter(pk__any=[Company(pk=1)]))

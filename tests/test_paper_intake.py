@@ -195,7 +195,10 @@ def test_a_reading_lost_with_its_worker_is_read_again(jno_ready, settings):
 
 
 def test_the_task_has_a_time_limit():
-    assert paper_read_task.time_limit == 600 and paper_read_task.soft_time_limit == 570
+    from django.conf import settings
+
+    assert paper_read_task.time_limit == settings.PAPER_READ_SECONDS
+    assert paper_read_task.soft_time_limit == settings.PAPER_READ_SECONDS - 30
     assert "invoices-paper-reap" in celery_app.conf.beat_schedule
 
 
@@ -216,3 +219,68 @@ def test_a_scan_addressed_to_another_company_of_the_group_goes_there(jno_ready, 
     assert _addressee(invoice, Reading(supplier=Party(), buyer=Party())) == jno_ready
     unknown = Found("999999998", 0.95, Source(1, "SIREN 999999998", "label"))
     assert _addressee(invoice, Reading(supplier=Party(), buyer=Party(siren=unknown))) == jno_ready
+
+
+def test_a_broker_that_does_not_answer_loses_no_scan(jno_ready, monkeypatch, django_capture_on_commit_callbacks):
+    """The reading cannot be sent (Redis down): the invoice, its file in traités/ and its Imports row stand as
+    created; the reaper sends the reading later."""
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(paper_read_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        invoice, _data = dropped_scan(jno_ready)
+    assert callbacks, "the reading is sent after the commit"
+    invoice.refresh_from_db()
+    assert (invoice.scan_state, invoice.status) == (ScanState.READING, Invoice.Status.TO_COMPLETE)
+    record = IntakeFile.objects.get(invoice=invoice)
+    assert record.outcome == Outcome.CREATED and f"/{PROCESSED_DIR}/" in f"/{record.path}"
+
+
+def test_a_reading_stopped_by_its_time_limit_or_a_defect_is_never_left_in_progress(jno_ready, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from invoices import paper
+
+    invoice, _data = dropped_scan(jno_ready)
+
+    def too_long(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(paper, "read_document", too_long)
+    assert paper_read(invoice_id=invoice.pk) == ScanState.UNREADABLE
+    invoice.refresh_from_db()
+    assert invoice.scan_state == ScanState.UNREADABLE and invoice.status == Invoice.Status.TO_COMPLETE
+    assert "la lecture s'est interrompue (SoftTimeLimitExceeded)" in invoice.incomplete_reason
+    # No longer « lecture en cours »: the accountant may type it in.
+    from invoices.services import invoice_locked_reason
+
+    assert invoice_locked_reason(invoice) is None
+
+
+def test_a_reading_lost_three_times_is_given_up_not_sent_forever(jno_ready, settings):
+    settings.PAPER_READ_SECONDS = 120
+    with time_machine.travel(dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC), tick=False) as clock:
+        invoice, _data = dropped_scan(jno_ready)
+        Invoice.objects.filter(pk=invoice.pk).update(scan={"attempts": 3})  # three workers died reading it
+        assert paper_read(invoice_id=invoice.pk) == ScanState.UNREADABLE
+        clock.shift(10_000)
+        assert paper_reap() == 0
+    invoice.refresh_from_db()
+    assert invoice.scan_state == ScanState.UNREADABLE
+    assert "la lecture s'est interrompue 3 fois" in invoice.incomplete_reason
+
+
+def test_a_worker_whose_reading_was_taken_over_writes_nothing(jno_ready):
+    from invoices import paper
+
+    invoice, _data = dropped_scan(jno_ready)
+    claimed_at, attempt = paper._claim(invoice.pk)
+    assert attempt == 1
+    # It outlived its limit: another worker took the reading over (a later claim).
+    Invoice.objects.filter(pk=invoice.pk).update(scan_claimed_at=claimed_at + dt.timedelta(minutes=11))
+
+    assert paper._finish(invoice, ScanState.UNREADABLE, "trop tard", claimed_at) == "taken"
+    invoice.refresh_from_db()
+    assert invoice.scan_state == ScanState.READING and "trop tard" not in invoice.incomplete_reason
