@@ -71,7 +71,7 @@ def test_an_accountant_moves_a_closed_period_date_forward_and_is_told_each_time(
         re.compile(r"^\s*Facture enregistrée\. Échéance recalculée .* Elle n'est pas validée :")
     )
     expect(messages.get_by_role("listitem")).to_have_text(
-        ["Le total TVA de la facture (25.00 €) ne correspond pas à la TVA des lignes (20.00 €)."]
+        ["Le total TVA de la facture (25,00 €) ne correspond pas à la TVA des lignes (20,00 €)."]
     )
     screenshot(page, "correction-non-validee")
     page.get_by_label("Total TVA").fill("20.00")
