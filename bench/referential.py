@@ -84,7 +84,7 @@ def run(stub: Stub, scale: float, connector, *, only: set[str]) -> list[Row]:
     suppliers, accounts = scaled(100_000, scale), scaled(5_000, scale)
     stub.generate(COMPANY, suppliers=suppliers, accounts=accounts)
     company = Company.objects.create(connector=connector, code=COMPANY, name=COMPANY)
-    first = Row(name="referential_pull", n=suppliers + accounts, limit_ratio=1.5)
+    first = Row(name="referential_pull", n=suppliers + accounts, limit_ratio=1.3)
     second = Row(name="referential_repull", n=suppliers + accounts, limit_ratio=0.1)
 
     _fetch_all(stub)  # the stub's caches warm for both sides alike
