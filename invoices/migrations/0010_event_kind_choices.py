@@ -21,6 +21,7 @@ class Migration(migrations.Migration):
                     ("integrated", "intégrée"),
                     ("rejected", "refusée"),
                     ("updated", "mise à jour dans Sage FRP 1000"),
+                    ("scan", "lecture du document"),
                 ],
                 max_length=30,
             ),
