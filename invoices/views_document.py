@@ -124,7 +124,8 @@ def invoice_document_page(request, pk: int, page: int):
     if not cached.exists():
         _invoice, data = _document(request, pk)
         try:
-            if page > page_count(data):
+            # The count the reading stored, when there is one: pdfinfo runs only for a document not read yet.
+            if page > ((invoice.scan or {}).get("pages") or page_count(data)):
                 raise Http404
             png = render_page(data, page)
         except scan.ScanError:
