@@ -3,8 +3,10 @@
 Rule: the document is the one the intake kept (``Invoice.source_file``, opened under ``SCAN_ROOT`` without following
 a link); a page is rendered on demand into a PNG (``pdftoppm`` for a PDF, in a child process with a memory cap and
 a deadline; Pillow for an image, its size checked before it is decoded) and cached under the var dir by the
-document's hash. Both views check the right to see invoices and the user's right on the invoice's company: another
-company's invoice is a 404, as everywhere. No OCR here: rendering is not reading.
+document's hash. The cache prunes itself: a page not shown for ``PAGE_CACHE_DAYS`` is deleted (a hit renews it), by
+the request that draws a new page, at most once an hour. Both views check the right to see invoices and the user's
+right on the invoice's company: another company's invoice is a 404, as everywhere. No OCR here: rendering is not
+reading.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +30,9 @@ VIEW = "invoices.view_invoices"
 PAGE_DPI = 110
 MAX_WIDTH = 1400
 RENDER_SECONDS = 30
+PAGE_CACHE_DAYS = 30
+PRUNE_EVERY_SECONDS = 3600
+PRUNE_MARK = ".pruned"
 CONTENT_TYPES = {
     scan.KIND_PDF: "application/pdf",
     scan.KIND_TIFF: "image/tiff",
@@ -39,6 +45,37 @@ def _cache_dir() -> Path:
     folder = Path(settings.VAR_DIR) / "scan-pages"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def prune_page_cache(folder: Path, *, older_than_days: float = PAGE_CACHE_DAYS, now: float | None = None) -> int:
+    """Delete the pages (and the partial renders a killed thread left) not used for ``older_than_days``; their count.
+
+    The cache is rebuilt on demand from the stored document, so nothing is lost: a page asked again is drawn again.
+    """
+    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.name == PRUNE_MARK or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:  # another thread pruned or renamed it first
+            continue
+    return removed
+
+
+def _prune_now_and_then(folder: Path) -> None:
+    """Prune at most once every ``PRUNE_EVERY_SECONDS``, whichever process gets there first (the mark's date)."""
+    mark = folder / PRUNE_MARK
+    try:
+        if time.time() - mark.stat().st_mtime < PRUNE_EVERY_SECONDS:
+            return
+    except FileNotFoundError:
+        pass
+    mark.touch()
+    prune_page_cache(folder)
 
 
 def _document(request, pk: int):
@@ -120,8 +157,11 @@ def invoice_document_page(request, pk: int, page: int):
     invoice = selectors.invoice_for_user(request.user, pk)
     if not invoice.source_hash or not invoice.source_format.startswith("scan-") or not 1 <= page <= 999:
         raise Http404
-    cached = _cache_dir() / f"{invoice.source_hash}-{page}.png"
-    if not cached.exists():
+    folder = _cache_dir()
+    cached = folder / f"{invoice.source_hash}-{page}.png"
+    try:
+        os.utime(cached)  # a hit: the page stays in the cache for another PAGE_CACHE_DAYS
+    except FileNotFoundError:
         _invoice, data = _document(request, pk)
         try:
             # The count the reading stored, when there is one: pdfinfo runs only for a document not read yet.
@@ -131,10 +171,11 @@ def invoice_document_page(request, pk: int, page: int):
         except scan.ScanError:
             raise Http404 from None
         # A file of its own per render (two threads may draw the same page), then renamed whole: never half a PNG.
-        handle, partial = tempfile.mkstemp(dir=_cache_dir(), suffix=".tmp")
+        handle, partial = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
             out.write(png)
         os.replace(partial, cached)
+        _prune_now_and_then(folder)
     response = HttpResponse(cached.read_bytes(), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -4,6 +4,8 @@ the share accepted per supplier on « Imports ». Real files, the real database,
 
 from __future__ import annotations
 
+import os
+import time
 from html import unescape
 from pathlib import Path
 
@@ -189,3 +191,32 @@ def test_an_invoice_being_read_cannot_be_edited_until_its_reading_ends(client, a
     client.post(f"/factures/{invoice.pk}/", form_data(invoice, number="FA-2026-0501-B"))
     invoice.refresh_from_db()
     assert invoice.number == "FA-2026-0501-B"
+
+
+def test_the_page_cache_prunes_pages_unused_for_a_month_and_keeps_what_is_shown(client, accountant, jno_ready, var_dir):
+    drop(jno_ready, "deux.pdf", minimal_pdf(["Facture papier"]))
+    invoice = Invoice.objects.get(pk=intake_company(company=jno_ready).files[0].invoice_id)
+    client.force_login(accountant)
+    folder = var_dir / "scan-pages"
+    folder.mkdir(parents=True)
+    month_ago = time.time() - 31 * 86400
+    forgotten, shown = folder / "forgotten-1.png", folder / f"{invoice.source_hash}-1.png"
+    for page in (forgotten, shown):
+        page.write_bytes(b"old page")
+        os.utime(page, (month_ago, month_ago))
+
+    # A hit serves the cached page and renews it; nothing was drawn, so nothing is pruned yet.
+    assert client.get(f"/factures/{invoice.pk}/document/pages/1/").content == b"old page"
+    assert shown.stat().st_mtime > month_ago + 86400 and forgotten.exists()
+
+    # Drawing a new page prunes what nobody asked for in a month, and only that.
+    shown.unlink()
+    assert client.get(f"/factures/{invoice.pk}/document/pages/1/").content.startswith(b"\x89PNG")
+    assert not forgotten.exists() and shown.exists()
+
+    # At most once an hour: a page forgotten since is left for the next pass.
+    forgotten.write_bytes(b"old page")
+    os.utime(forgotten, (month_ago, month_ago))
+    shown.unlink()
+    assert client.get(f"/factures/{invoice.pk}/document/pages/1/").status_code == 200
+    assert forgotten.exists()
