@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -260,6 +261,20 @@ def _indicator(value: str) -> bool | None:
     return None
 
 
+# Compiled XPath expressions, per thread (as the XSD validators: an lxml evaluator is not shared between threads),
+# by namespaces and path: each expression is compiled once, not at each evaluation.
+_compiled = threading.local()
+
+
+def _xpath(namespaces: dict[str, str], path: str) -> etree.XPath:
+    cache = _compiled.__dict__.setdefault("cache", {})
+    key = (id(namespaces), path)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = (etree.XPath(path, namespaces=namespaces), namespaces)
+    return found[0]
+
+
 class _Reader:
     """XPath helpers bound to one syntax's namespaces."""
 
@@ -267,7 +282,7 @@ class _Reader:
         self.ns = namespaces
 
     def all(self, node, path: str) -> list:
-        return node.xpath(path, namespaces=self.ns) if node is not None else []
+        return _xpath(self.ns, path)(node) if node is not None else []
 
     def one(self, node, path: str):
         found = self.all(node, path)

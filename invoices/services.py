@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from companies.models import Company, Supplier
+from companies.models import Account, AnalyticSection, Company, Supplier, TaxCode
 from core.services import actor_label
 
 from .accounting import Problem
@@ -99,6 +100,28 @@ def _lines_of(invoice: Invoice) -> list[InvoiceLine]:
     return list(invoice.lines.select_related("account", "tax_code", "analytic_section"))
 
 
+def _with_referential(lines: list[InvoiceLine], known: Iterable[models.Model] = ()) -> list[InvoiceLine]:
+    """The lines with their account, tax code and analytic section attached (what the entry's computation reads):
+    the caller's ``known`` objects first, the others read by key, one query per kind at most."""
+    known_by_key = {(type(item), item.pk): item for item in known}
+    for field_name, model in (("account", Account), ("tax_code", TaxCode), ("analytic_section", AnalyticSection)):
+        attribute = f"{field_name}_id"
+        missing = {
+            getattr(line, attribute)
+            for line in lines
+            if getattr(line, attribute) is not None and (model, getattr(line, attribute)) not in known_by_key
+        }
+        found = model.objects.in_bulk(missing) if missing else {}
+        for line in lines:
+            key = getattr(line, attribute)
+            if key is not None:
+                item = known_by_key.get((model, key)) or found.get(key)
+                if item is None:  # not in the referential: the insert's foreign key refuses it, as it did
+                    continue
+                setattr(line, field_name, item)
+    return lines
+
+
 @transaction.atomic
 def invoice_create(
     *,
@@ -108,21 +131,61 @@ def invoice_create(
     lines: list[LineData],
     actor=None,
     event_message: str = "",
+    reasons: Iterable[str] = (),
+    known: Iterable[models.Model] = (),
     **fields,
 ) -> Invoice:
     """A new invoice, *à compléter* with the reasons, or *à valider* when nothing is missing. A due date given with
     it is the document's (an e-invoice's), unless ``due_date_source`` says otherwise; without one, the supplier's
-    terms give it."""
+    terms give it. ``reasons``: the caller's own reasons to leave it *à compléter* (before the validation's);
+    ``known``: accounts, tax codes, sections the caller already holds (the others are read by key).
+
+    The invoice is inserted with its final status, computed from the lines before they are written: one
+    ``INSERT`` of the invoice, one of its lines, one of its event."""
+    return invoice_insert(
+        company=company,
+        supplier=supplier,
+        number=number,
+        lines=lines,
+        actor=actor,
+        event_message=event_message,
+        reasons=reasons,
+        known=known,
+        **fields,
+    )
+
+
+def invoice_insert(
+    *,
+    company: Company,
+    supplier: Supplier | None,
+    number: str,
+    lines: list[LineData],
+    actor=None,
+    event_message: str = "",
+    reasons: Iterable[str] = (),
+    known: Iterable[models.Model] = (),
+    **fields,
+) -> Invoice:
+    """``invoice_create`` inside the caller's transaction (``transaction.atomic``, required: no savepoint of its
+    own, so that a failure rolls back the caller's whole transaction)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("invoice_insert runs inside the caller's transaction.")
     invoice = Invoice(company=company, supplier=supplier, number=number, **fields)
     if "due_date_source" not in fields and invoice.due_date is not None:
         invoice.due_date_source = Invoice.DueDateSource.DOCUMENT
     _settle_due_date(invoice)
+    rows = _with_referential([InvoiceLine(position=i, **vars(line)) for i, line in enumerate(lines, start=1)], known)
+    invoice.status, invoice.incomplete_reason = _status_for(invoice, rows)
+    reasons = list(reasons)
+    if reasons:
+        # The caller's first: they say why the validation's « fournisseur manquant »… happened.
+        invoice.status = Invoice.Status.TO_COMPLETE
+        invoice.incomplete_reason = "\n".join([*reasons, invoice.incomplete_reason]).strip()
     invoice.save()
-    InvoiceLine.objects.bulk_create(
-        [InvoiceLine(invoice=invoice, position=i, **vars(line)) for i, line in enumerate(lines, start=1)]
-    )
-    invoice.status, invoice.incomplete_reason = _status_for(invoice, _lines_of(invoice))
-    invoice.save(update_fields=["status", "incomplete_reason"])
+    for row in rows:
+        row.invoice = invoice
+    InvoiceLine.objects.bulk_create(rows)
     invoice_event(
         invoice=invoice, actor=actor, kind=InvoiceEvent.Kind.CREATED, message=event_message or _("Facture créée.")
     )
