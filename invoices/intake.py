@@ -39,13 +39,22 @@ from decimal import Decimal
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Account, Company, Supplier, TaxCode
 from companies.services import company_scan_directory_conflict, scan_directory_conflict_message
+from core.bulk import quote_name
 from core.services import audit_record
 
 from .accounting import cents, round_to_total
@@ -570,17 +579,43 @@ def _already_in_processed(folder: ScanFolder, size: int, digest: str) -> str | N
     return None
 
 
-def _first_invoice(queryset: models.QuerySet[Invoice]) -> Invoice | None:
-    """The first invoice (by key) of ``queryset``: its key read alone, the whole row only when there is one."""
-    found = queryset.order_by("pk").values_list("pk", flat=True)[:1]
-    return Invoice.objects.get(pk=found[0]) if found else None
+# Why a file is « déjà reçue », in the order the checks are made: the first that finds an invoice says it.
+_SAME_FILE, _SAME_INVOICE, _SAME_NUMBER = 0, 1, 2
+
+
+def _duplicate(
+    company: Company, digest: str, twin_key: str = "", supplier: Supplier | None = None, number: str = ""
+) -> tuple[int, Invoice] | None:
+    """The first invoice (by key) that makes this file a duplicate, and why: the same file (``digest``) in any
+    company of the group; the same invoice (``twin_key``: seller, number, date, amount) in any company of the group;
+    the same supplier and number in ``company``. One statement whatever is asked, read through the indexes of each
+    (``invoice_source_hash``, ``invoice_twin_key``, the supplier and number's unique constraint); the whole invoice
+    is read only when there is one."""
+    invoice, company_table = quote_name(Invoice._meta.db_table), quote_name(Company._meta.db_table)
+    # The model's tables and columns; every value is a parameter.
+    in_group = f"SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
+    in_group += " WHERE c.connector_id = %s AND i.{column} = %s"
+    parts = [in_group.format(column="source_hash")]
+    params: list = [_SAME_FILE, company.connector_id, digest]
+    if twin_key:
+        parts.append(in_group.format(column="twin_key"))
+        params += [_SAME_INVOICE, company.connector_id, twin_key]
+    if supplier is not None:
+        parts.append(
+            f"SELECT %s AS why, id FROM {invoice} WHERE company_id = %s AND supplier_id = %s AND number = %s"  # noqa: S608
+        )
+        params += [_SAME_NUMBER, company.pk, supplier.pk, number]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{' UNION ALL '.join(parts)} ORDER BY 1, 2 LIMIT 1", params)
+        found = cursor.fetchone()
+    return None if found is None else (found[0], Invoice.objects.get(pk=found[1]))
 
 
 def _refuse_if_imported(company: Company, digest: str) -> None:
     """The same file already made an invoice in the group (whichever company it was addressed to)."""
-    previous = _first_invoice(Invoice.objects.filter(company__connector_id=company.connector_id, source_hash=digest))
-    if previous:
-        raise _Refused(already_received(previous, "même fichier"), outcome=Outcome.DUPLICATE, invoice=previous)
+    found = _duplicate(company, digest)
+    if found:
+        raise _Refused(already_received(found[1], "même fichier"), outcome=Outcome.DUPLICATE, invoice=found[1])
 
 
 def _addressee(company: Company, parsed: ParsedInvoice, memo: Memo | None = None) -> tuple[Company, str]:
@@ -692,7 +727,7 @@ def _import_paper(
     """A scan (a PDF without an e-invoice, a TIFF, a JPEG, a PNG): its invoice *à compléter* at once, read later
     by a worker (``invoices.paper``); the document kept unchanged in ``traités/``."""
     with transaction.atomic():
-        Company.objects.select_for_update().only("pk").get(pk=company.pk)
+        _lock_imports(company)
         _refuse_if_imported(company, digest)
         target = _free_name(folder, PROCESSED_DIR, claim.name)
         os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
@@ -708,26 +743,31 @@ def _import_paper(
     return _report(record)
 
 
-def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
-    # A seller numbers its invoices once for all its customers: the same invoice in any company of the group is
-    # this one (a twin that names its buyer differently, or not at all, may have been routed elsewhere).
-    twin = _first_invoice(
-        Invoice.objects.filter(company__connector_id=company.connector_id, twin_key=_twin_key(parsed))
-    )
-    if twin:
-        raise _Refused(
-            already_received(twin, "même facture (fournisseur, numéro, date et montant)"),
-            outcome=Outcome.DUPLICATE,
-            invoice=twin,
-        )
-    if supplier is not None:
-        twin = _first_invoice(Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number))
-        if twin:
-            raise _Refused(
-                already_received(twin, f"{supplier.code} {supplier.label} a déjà une facture de ce numéro"),
-                outcome=Outcome.DUPLICATE,
-                invoice=twin,
-            )
+def _refuse_duplicates(company: Company, digest: str, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
+    """Under the company's lock: the same file already made an invoice in the group; or the same invoice came in
+    through another file. A seller numbers its invoices once for all its customers: the same invoice in any company
+    of the group is this one (a twin that names its buyer differently, or not at all, may have been routed
+    elsewhere)."""
+    found = _duplicate(company, digest, _twin_key(parsed), supplier, parsed.number)
+    if found is None:
+        return
+    why, twin = found
+    if why == _SAME_FILE:
+        reason = "même fichier"
+    elif why == _SAME_INVOICE:
+        reason = "même facture (fournisseur, numéro, date et montant)"
+    else:
+        reason = f"{supplier.code} {supplier.label} a déjà une facture de ce numéro"
+    raise _Refused(already_received(twin, reason), outcome=Outcome.DUPLICATE, invoice=twin)
+
+
+def _lock_imports(company: Company) -> None:
+    """Imports of one company are serialised from here to the commit (the company's row locked)."""
+    with connection.cursor() as cursor:
+        table = quote_name(Company._meta.db_table)
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [company.pk])  # noqa: S608 - the model's table
+        if cursor.fetchone() is None:
+            raise Company.DoesNotExist(f"Company {company.pk} does not exist.")
 
 
 def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> Invoice | None:
@@ -738,7 +778,8 @@ def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Suppli
     candidates = Invoice.objects.filter(
         company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
     ).order_by("-invoice_date", "-pk")
-    for candidate in candidates:
+    # What the choice reads, not the whole row (the invoice is only named as the one corrected).
+    for candidate in candidates.only("pk", "supplier_id", "einvoice"):
         same_seller = ((candidate.einvoice or {}).get("seller") or {}).get("key") == parsed.seller.key
         if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
             return candidate
@@ -757,10 +798,9 @@ def _create(
     """The invoice, in ``company`` (the addressee); what the file's record says of it."""
     # Imports of one company are serialised from here to the commit: the checks below hold against another scan
     # importing the same file or the same invoice under another name at the same moment.
-    Company.objects.select_for_update().only("pk").get(pk=company.pk)
-    _refuse_if_imported(company, digest)
+    _lock_imports(company)
     supplier, reasons = _supplier(company, parsed, folder.memo)
-    _refuse_twins(company, parsed, supplier)
+    _refuse_duplicates(company, digest, parsed, supplier)
     lines, line_reasons, known = _lines(company, supplier, parsed, folder.memo)
     reasons += line_reasons + list(parsed.warnings)
     target = _free_name(folder, PROCESSED_DIR, claim.name)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Account, AnalyticSection, Company, Supplier, TaxCode
+from core.bulk import rows_copy
 from core.services import actor_label
 
 from .accounting import Problem
@@ -100,6 +101,13 @@ def _lines_of(invoice: Invoice) -> list[InvoiceLine]:
     return list(invoice.lines.select_related("account", "tax_code", "analytic_section"))
 
 
+# The columns of a new line, in ``rows_copy``'s order (the invoice's key first).
+_LINE_COLUMNS = (
+    "invoice", "position", "kind", "label", "amount_ht", "source_amount", "vat_category", "account_id",
+    "tax_code_id", "analytic_section_id",
+)  # fmt: skip
+
+
 def _with_referential(lines: list[InvoiceLine], known: Iterable[models.Model] = ()) -> list[InvoiceLine]:
     """The lines with their account, tax code and analytic section attached (what the entry's computation reads):
     the caller's ``known`` objects first, the others read by key, one query per kind at most."""
@@ -183,9 +191,12 @@ def invoice_insert(
         invoice.status = Invoice.Status.TO_COMPLETE
         invoice.incomplete_reason = "\n".join([*reasons, invoice.incomplete_reason]).strip()
     invoice.save()
-    for row in rows:
-        row.invoice = invoice
-    InvoiceLine.objects.bulk_create(rows)
+    # Plain rows, no model instance written: what ``bulk_create`` would write, for a fraction of its CPU.
+    rows_copy(
+        InvoiceLine,
+        list(_LINE_COLUMNS),
+        [(invoice.pk, *(getattr(row, name) for name in _LINE_COLUMNS[1:])) for row in rows],
+    )
     invoice_event(
         invoice=invoice, actor=actor, kind=InvoiceEvent.Kind.CREATED, message=event_message or _("Facture créée.")
     )
