@@ -266,13 +266,13 @@ def _indicator(value: str) -> bool | None:
 _compiled = threading.local()
 
 
-def _xpath(namespaces: dict[str, str], path: str) -> etree.XPath:
-    cache = _compiled.__dict__.setdefault("cache", {})
-    key = (id(namespaces), path)
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = (etree.XPath(path, namespaces=namespaces), namespaces)
-    return found[0]
+def _compiled_for(namespaces: dict[str, str]) -> dict[str, etree.XPath]:
+    """This thread's compiled expressions for these namespaces, by path."""
+    caches = _compiled.__dict__.setdefault("caches", {})
+    key = tuple(sorted(namespaces.items()))
+    if key not in caches:
+        caches[key] = {}
+    return caches[key]
 
 
 class _Reader:
@@ -280,9 +280,15 @@ class _Reader:
 
     def __init__(self, namespaces: dict[str, str]):
         self.ns = namespaces
+        self._compiled = _compiled_for(namespaces)
 
     def all(self, node, path: str) -> list:
-        return _xpath(self.ns, path)(node) if node is not None else []
+        if node is None:
+            return []
+        compiled = self._compiled.get(path)
+        if compiled is None:
+            compiled = self._compiled[path] = etree.XPath(path, namespaces=self.ns)
+        return compiled(node)
 
     def one(self, node, path: str):
         found = self.all(node, path)

@@ -369,11 +369,14 @@ def _write_note(folder: ScanFolder, where: str, name: str, text: str) -> None:
 def _record(company: Company, folder: ScanFolder, name: str, size: int, **fields) -> IntakeFile:
     """The row of a file seen in the folder: the pending one of an earlier scan, or a new one."""
     path = folder.path("", readable_name(name))
-    pending = (
-        IntakeFile.objects.filter(company=company, path=path, outcome=Outcome.PENDING)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:1]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {quote_name(IntakeFile._meta.db_table)}"  # noqa: S608 - the model's table
+            " WHERE company_id = %s AND path = %s AND outcome = %s ORDER BY received_at DESC, id DESC LIMIT 1",
+            [company.pk, path, Outcome.PENDING],
+        )
+        pending = cursor.fetchone()
+    # The pending row of an earlier scan, read whole only when there is one.
     record = IntakeFile.objects.get(pk=pending[0]) if pending else None
     if record is None:
         record = IntakeFile(
@@ -586,27 +589,31 @@ _SAME_FILE, _SAME_INVOICE, _SAME_NUMBER = 0, 1, 2
 def _duplicate(
     company: Company, digest: str, twin_key: str = "", supplier: Supplier | None = None, number: str = ""
 ) -> tuple[int, Invoice] | None:
-    """The first invoice (by key) that makes this file a duplicate, and why: the same file (``digest``) in any
+    """The invoice that makes this file a duplicate, and why: the same file (``digest``) in any
     company of the group; the same invoice (``twin_key``: seller, number, date, amount) in any company of the group;
     the same supplier and number in ``company``. One statement whatever is asked, read through the indexes of each
     (``invoice_source_hash``, ``invoice_twin_key``, the supplier and number's unique constraint); the whole invoice
     is read only when there is one."""
     invoice, company_table = quote_name(Invoice._meta.db_table), quote_name(Company._meta.db_table)
-    # The model's tables and columns; every value is a parameter.
-    in_group = f"SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
-    in_group += " WHERE c.connector_id = %s AND i.{column} = %s"
-    parts = [in_group.format(column="source_hash")]
+    # The model's tables and columns; every value is a parameter. Each check keeps the order its own query had: the
+    # latest invoice of that file (the model's ordering), the first twin of the group, the one of that number.
+    in_group = f"(SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
+    in_group += " WHERE c.connector_id = %s AND i.{column} = %s ORDER BY {order} LIMIT 1)"
+    latest = "i.invoice_date DESC, i.id DESC"
+    parts = [in_group.format(column="source_hash", order=latest)]
     params: list = [_SAME_FILE, company.connector_id, digest]
     if twin_key:
-        parts.append(in_group.format(column="twin_key"))
+        parts.append(in_group.format(column="twin_key", order="i.id"))
         params += [_SAME_INVOICE, company.connector_id, twin_key]
     if supplier is not None:
         parts.append(
-            f"SELECT %s AS why, id FROM {invoice} WHERE company_id = %s AND supplier_id = %s AND number = %s"  # noqa: S608
+            f"(SELECT %s AS why, i.id FROM {invoice} i"  # noqa: S608
+            f" WHERE i.company_id = %s AND i.supplier_id = %s AND i.number = %s ORDER BY {latest} LIMIT 1)"
         )
         params += [_SAME_NUMBER, company.pk, supplier.pk, number]
     with connection.cursor() as cursor:
-        cursor.execute(f"{' UNION ALL '.join(parts)} ORDER BY 1, 2 LIMIT 1", params)
+        statement = parts[0] if len(parts) == 1 else f"{' UNION ALL '.join(parts)} ORDER BY 1 LIMIT 1"
+        cursor.execute(statement, params)
         found = cursor.fetchone()
     return None if found is None else (found[0], Invoice.objects.get(pk=found[1]))
 
@@ -775,14 +782,19 @@ def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Suppli
     supplier (or, while the supplier is unknown, the same seller in the document)."""
     if not parsed.preceding:
         return None
-    candidates = Invoice.objects.filter(
-        company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
-    ).order_by("-invoice_date", "-pk")
-    # What the choice reads, not the whole row (the invoice is only named as the one corrected).
-    for candidate in candidates.only("pk", "supplier_id", "einvoice"):
-        same_seller = ((candidate.einvoice or {}).get("seller") or {}).get("key") == parsed.seller.key
-        if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
-            return candidate
+    # What the choice reads (the key, the supplier, the seller's key the document gave), not the whole rows: the
+    # invoice found is read once chosen.
+    table = quote_name(Invoice._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, supplier_id, einvoice -> 'seller' ->> 'key' FROM {table}"  # noqa: S608 - the model's table
+            " WHERE company_id = %s AND kind = %s AND number = ANY(%s) ORDER BY invoice_date DESC, id DESC",
+            [company.pk, Invoice.Kind.INVOICE, [number for number, _date in parsed.preceding]],
+        )
+        candidates = cursor.fetchall()
+    for pk, supplier_id, seller_key in candidates:
+        if (supplier is not None and supplier_id == supplier.pk) or seller_key == parsed.seller.key:
+            return Invoice.objects.get(pk=pk)
     return None
 
 
