@@ -14,10 +14,10 @@ from companies.models import Account, AnalyticSection, Company, Supplier, TaxCod
 from core.bulk import rows_copy
 from core.services import actor_label
 
-from .accounting import Problem
+from .accounting import Problem, SourceLine
 from .models import ExportState, Invoice, InvoiceEvent, InvoiceLine, ScanState
 from .signals import invoice_corrected
-from .validation import effective_due_date, invoice_problems
+from .validation import effective_due_date, invoice_problems, source_problems
 
 # The accounting content: changing any of these makes a new version of the entry.
 ACCOUNTING_FIELDS = (
@@ -101,33 +101,52 @@ def _lines_of(invoice: Invoice) -> list[InvoiceLine]:
     return list(invoice.lines.select_related("account", "tax_code", "analytic_section"))
 
 
-# The columns of a new line, in ``rows_copy``'s order (the invoice's key first).
+# The columns of a new line, in ``rows_copy``'s order (the invoice's key and the position first).
 _LINE_COLUMNS = (
-    "invoice", "position", "kind", "label", "amount_ht", "source_amount", "vat_category", "account_id",
-    "tax_code_id", "analytic_section_id",
+    "invoice", "position", "kind", "label", "amount_ht", "source_amount", "vat_category", "account", "tax_code",
+    "analytic_section",
 )  # fmt: skip
+_LINE_REFERENTIAL = (("account_id", Account), ("tax_code_id", TaxCode), ("analytic_section_id", AnalyticSection))
 
 
-def _with_referential(lines: list[InvoiceLine], known: Iterable[models.Model] = ()) -> list[InvoiceLine]:
-    """The lines with their account, tax code and analytic section attached (what the entry's computation reads):
-    the caller's ``known`` objects first, the others read by key, one query per kind at most."""
-    known_by_key = {(type(item), item.pk): item for item in known}
-    for field_name, model in (("account", Account), ("tax_code", TaxCode), ("analytic_section", AnalyticSection)):
-        attribute = f"{field_name}_id"
-        missing = {
-            getattr(line, attribute)
-            for line in lines
-            if getattr(line, attribute) is not None and (model, getattr(line, attribute)) not in known_by_key
-        }
-        found = model.objects.in_bulk(missing) if missing else {}
-        for line in lines:
-            key = getattr(line, attribute)
-            if key is not None:
-                item = known_by_key.get((model, key)) or found.get(key)
-                if item is None:  # not in the referential: the insert's foreign key refuses it, as it did
-                    continue
-                setattr(line, field_name, item)
-    return lines
+def _source_lines(lines: list[LineData], known: Iterable[models.Model] = ()) -> list[SourceLine]:
+    """What the entry's computation reads of new lines (``validation.source_lines`` of the lines once written): the
+    account, tax code and analytic section of each from the caller's ``known`` objects, the others read by key (one
+    query per kind at most)."""
+    objects = {(type(item), item.pk): item for item in known}
+    for attribute, model in _LINE_REFERENTIAL:
+        missing = {getattr(line, attribute) for line in lines} - {None} - {pk for kind, pk in objects if kind is model}
+        if missing:
+            objects.update(((model, pk), item) for pk, item in model.objects.in_bulk(missing).items())
+
+    def item(model, pk):
+        if not pk:
+            return None
+        try:
+            return objects[(model, pk)]
+        except KeyError:
+            raise ValueError(f"{model._meta.verbose_name} {pk} absent du référentiel.") from None
+
+    found = []
+    for line in lines:
+        account = item(Account, line.account_id)
+        tax_code = item(TaxCode, line.tax_code_id)
+        section = item(AnalyticSection, line.analytic_section_id)
+        found.append(
+            SourceLine(
+                label=line.label,
+                amount_ht=line.amount_ht,
+                account=account.code if account else None,
+                tax_code=tax_code.code if tax_code else None,
+                tax_rate=tax_code.rate if tax_code else None,
+                deductible_account=tax_code.deductible_account if tax_code else None,
+                analytic_axis=section.axis if section else None,
+                analytic_section=section.code if section else None,
+                kind=line.kind,
+                collected_account=tax_code.collected_account if tax_code else None,
+            )
+        )
+    return found
 
 
 @transaction.atomic
@@ -183,8 +202,9 @@ def invoice_insert(
     if "due_date_source" not in fields and invoice.due_date is not None:
         invoice.due_date_source = Invoice.DueDateSource.DOCUMENT
     _settle_due_date(invoice)
-    rows = _with_referential([InvoiceLine(position=i, **vars(line)) for i, line in enumerate(lines, start=1)], known)
-    invoice.status, invoice.incomplete_reason = _status_for(invoice, rows)
+    problems = source_problems(invoice, _source_lines(lines, known))
+    invoice.status = Invoice.Status.TO_COMPLETE if problems else Invoice.Status.TO_VALIDATE
+    invoice.incomplete_reason = "\n".join(p.message for p in problems)
     reasons = list(reasons)
     if reasons:
         # The caller's first: they say why the validation's « fournisseur manquant »… happened.
@@ -195,7 +215,21 @@ def invoice_insert(
     rows_copy(
         InvoiceLine,
         list(_LINE_COLUMNS),
-        [(invoice.pk, *(getattr(row, name) for name in _LINE_COLUMNS[1:])) for row in rows],
+        [
+            (
+                invoice.pk,
+                position,
+                line.kind,
+                line.label,
+                line.amount_ht,
+                line.source_amount,
+                line.vat_category,
+                line.account_id,
+                line.tax_code_id,
+                line.analytic_section_id,
+            )
+            for position, line in enumerate(lines, start=1)
+        ],
     )
     invoice_event(
         invoice=invoice, actor=actor, kind=InvoiceEvent.Kind.CREATED, message=event_message or _("Facture créée.")
