@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -260,14 +261,34 @@ def _indicator(value: str) -> bool | None:
     return None
 
 
+# Compiled XPath expressions, per thread (as the XSD validators: an lxml evaluator is not shared between threads),
+# by namespaces and path: each expression is compiled once, not at each evaluation.
+_compiled = threading.local()
+
+
+def _compiled_for(namespaces: dict[str, str]) -> dict[str, etree.XPath]:
+    """This thread's compiled expressions for these namespaces, by path."""
+    caches = _compiled.__dict__.setdefault("caches", {})
+    key = tuple(sorted(namespaces.items()))
+    if key not in caches:
+        caches[key] = {}
+    return caches[key]
+
+
 class _Reader:
     """XPath helpers bound to one syntax's namespaces."""
 
     def __init__(self, namespaces: dict[str, str]):
         self.ns = namespaces
+        self._compiled = _compiled_for(namespaces)
 
     def all(self, node, path: str) -> list:
-        return node.xpath(path, namespaces=self.ns) if node is not None else []
+        if node is None:
+            return []
+        compiled = self._compiled.get(path)
+        if compiled is None:
+            compiled = self._compiled[path] = etree.XPath(path, namespaces=self.ns)
+        return compiled(node)
 
     def one(self, node, path: str):
         found = self.all(node, path)

@@ -39,13 +39,22 @@ from decimal import Decimal
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from companies.models import Account, Company, Supplier, TaxCode
 from companies.services import company_scan_directory_conflict, scan_directory_conflict_message
+from core.bulk import quote_name
 from core.services import audit_record
 
 from .accounting import cents, round_to_total
@@ -64,7 +73,7 @@ from .einvoice import (
 from .models import IntakeFile, Invoice, InvoiceLine
 from .paper_intake import image_kind, paper_invoice_create, reading_message
 from .scan import KIND_PDF
-from .services import LineData, invoice_create
+from .services import LineData, invoice_insert
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +148,22 @@ class IntakeRetryError(Exception):
     """The file cannot be imported again (not refused, gone from ``erreurs/``…); the message is French."""
 
 
+class Memo:
+    """What an intake pass (one folder, one ``ScanFolder``) reads once instead of once per file: the group's
+    companies, the suppliers found by SIREN or VAT number, the accounts and the tax codes of each company. A pass
+    takes seconds; a referential update that lands during one is seen by the next pass."""
+
+    def __init__(self):
+        self._values: dict = {}
+
+    def get(self, key, load: Callable):
+        try:
+            return self._values[key]
+        except KeyError:
+            value = self._values[key] = load()
+            return value
+
+
 def readable_name(name: str) -> str:
     """The name as text that any database and any note can hold: bytes that are not UTF-8 (a name written by a
     Windows scanner in Latin-1…) become replacement characters; the raw bytes are kept apart."""
@@ -154,6 +179,10 @@ class ScanFolder:
     def __init__(self, relative: str, descriptors: dict[str, int]):
         self.relative = relative
         self._descriptors = descriptors
+        # What one pass over the folder reads once rather than for each file (``Memo``), and the digests of the
+        # files of ``traités/`` already hashed, by name, inode, size and date (a file changed is hashed again).
+        self.memo = Memo()
+        self.processed_digests: dict[tuple[str, int, int, int], str] = {}
 
     def fd(self, where: str = "") -> int:
         return self._descriptors[where]
@@ -340,7 +369,15 @@ def _write_note(folder: ScanFolder, where: str, name: str, text: str) -> None:
 def _record(company: Company, folder: ScanFolder, name: str, size: int, **fields) -> IntakeFile:
     """The row of a file seen in the folder: the pending one of an earlier scan, or a new one."""
     path = folder.path("", readable_name(name))
-    record = IntakeFile.objects.filter(company=company, path=path, outcome=Outcome.PENDING).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {quote_name(IntakeFile._meta.db_table)}"  # noqa: S608 - the model's table
+            " WHERE company_id = %s AND path = %s AND outcome = %s ORDER BY received_at DESC, id DESC LIMIT 1",
+            [company.pk, path, Outcome.PENDING],
+        )
+        pending = cursor.fetchone()
+    # The pending row of an earlier scan, read whole only when there is one.
+    record = IntakeFile.objects.get(pk=pending[0]) if pending else None
     if record is None:
         record = IntakeFile(
             company=company,
@@ -523,31 +560,72 @@ def already_received(invoice: Invoice, why: str) -> str:
 
 
 def _already_in_processed(folder: ScanFolder, size: int, digest: str) -> str | None:
+    """The name of a file of ``traités/`` with these bytes, or None. Each file there is hashed once per pass (its
+    digest kept by name, inode, size and date: a file replaced or changed meanwhile is hashed again)."""
     with os.scandir(folder.fd(PROCESSED_DIR)) as entries:
-        same_size = [
-            entry.name
-            for entry in entries
-            if not entry.name.lower().endswith(NOTE_SUFFIX)
-            and entry.is_file(follow_symlinks=False)
-            and entry.stat(follow_symlinks=False).st_size == size  # only a file of that size can be the same
-        ]
-    for name in same_size:
-        with contextlib.suppress(OSError):
-            descriptor = os.open(name, _READ_FLAGS, dir_fd=folder.fd(PROCESSED_DIR))
-            with os.fdopen(descriptor, "rb") as stream:
-                if hashlib.file_digest(stream, "sha256").hexdigest() == digest:
-                    return name
+        same_size = []
+        for entry in entries:
+            if entry.name.lower().endswith(NOTE_SUFFIX) or not entry.is_file(follow_symlinks=False):
+                continue
+            found = entry.stat(follow_symlinks=False)
+            if found.st_size == size:  # only a file of that size can be the same
+                same_size.append((entry.name, (entry.name, found.st_ino, found.st_size, found.st_mtime_ns)))
+    for name, key in same_size:
+        known = folder.processed_digests.get(key)
+        if known is None:
+            with contextlib.suppress(OSError):
+                descriptor = os.open(name, _READ_FLAGS, dir_fd=folder.fd(PROCESSED_DIR))
+                with os.fdopen(descriptor, "rb") as stream:
+                    known = folder.processed_digests[key] = hashlib.file_digest(stream, "sha256").hexdigest()
+        if known == digest:
+            return name
     return None
+
+
+# Why a file is « déjà reçue », in the order the checks are made: the first that finds an invoice says it.
+_SAME_FILE, _SAME_INVOICE, _SAME_NUMBER = 0, 1, 2
+
+
+def _duplicate(
+    company: Company, digest: str, twin_key: str = "", supplier: Supplier | None = None, number: str = ""
+) -> tuple[int, Invoice] | None:
+    """The invoice that makes this file a duplicate, and why: the same file (``digest``) in any
+    company of the group; the same invoice (``twin_key``: seller, number, date, amount) in any company of the group;
+    the same supplier and number in ``company``. One statement whatever is asked, read through the indexes of each
+    (``invoice_source_hash``, ``invoice_twin_key``, the supplier and number's unique constraint); the whole invoice
+    is read only when there is one."""
+    invoice, company_table = quote_name(Invoice._meta.db_table), quote_name(Company._meta.db_table)
+    # The model's tables and columns; every value is a parameter. Each check keeps the order its own query had: the
+    # latest invoice of that file (the model's ordering), the first twin of the group, the one of that number.
+    in_group = f"(SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
+    in_group += " WHERE c.connector_id = %s AND i.{column} = %s ORDER BY {order} LIMIT 1)"
+    latest = "i.invoice_date DESC, i.id DESC"
+    parts = [in_group.format(column="source_hash", order=latest)]
+    params: list = [_SAME_FILE, company.connector_id, digest]
+    if twin_key:
+        parts.append(in_group.format(column="twin_key", order="i.id"))
+        params += [_SAME_INVOICE, company.connector_id, twin_key]
+    if supplier is not None:
+        parts.append(
+            f"(SELECT %s AS why, i.id FROM {invoice} i"  # noqa: S608
+            f" WHERE i.company_id = %s AND i.supplier_id = %s AND i.number = %s ORDER BY {latest} LIMIT 1)"
+        )
+        params += [_SAME_NUMBER, company.pk, supplier.pk, number]
+    with connection.cursor() as cursor:
+        statement = parts[0] if len(parts) == 1 else f"{' UNION ALL '.join(parts)} ORDER BY 1 LIMIT 1"
+        cursor.execute(statement, params)
+        found = cursor.fetchone()
+    return None if found is None else (found[0], Invoice.objects.get(pk=found[1]))
 
 
 def _refuse_if_imported(company: Company, digest: str) -> None:
     """The same file already made an invoice in the group (whichever company it was addressed to)."""
-    previous = Invoice.objects.filter(company__connector_id=company.connector_id, source_hash=digest).first()
-    if previous:
-        raise _Refused(already_received(previous, "même fichier"), outcome=Outcome.DUPLICATE, invoice=previous)
+    found = _duplicate(company, digest)
+    if found:
+        raise _Refused(already_received(found[1], "même fichier"), outcome=Outcome.DUPLICATE, invoice=found[1])
 
 
-def _addressee(company: Company, parsed: ParsedInvoice) -> tuple[Company, str]:
+def _addressee(company: Company, parsed: ParsedInvoice, memo: Memo | None = None) -> tuple[Company, str]:
     """The company of the group the invoice is addressed to (its buyer, BT-44…BT-48), and what to say of it.
 
     SFD knows its companies by SIREN and VAT number: a buyer with either is found among the active companies of
@@ -558,7 +636,11 @@ def _addressee(company: Company, parsed: ParsedInvoice) -> tuple[Company, str]:
     if not buyer.identified:
         return company, ""
     candidates = []
-    group = Company.objects.filter(connector_id=company.connector_id, active=True).order_by("code", "pk")
+    memo = memo or Memo()
+    group = memo.get(
+        ("group", company.connector_id),
+        lambda: list(Company.objects.filter(connector_id=company.connector_id, active=True).order_by("code", "pk")),
+    )
     for other in group:
         vats = {other.vat_number.upper()} | ({french_vat_number(other.siren)} if other.siren else set())
         if (buyer.siren and other.siren == buyer.siren) or (buyer.vat and buyer.vat in vats):
@@ -613,7 +695,7 @@ def _import(company: Company, folder: ScanFolder, claim: _Claim, record: IntakeF
         return _import_paper(company, folder, claim, record, digest, actor, KIND_PDF)
     except EInvoiceError as error:
         raise _Refused(str(error)) from None
-    target, routing = _addressee(company, parsed)
+    target, routing = _addressee(company, parsed, folder.memo)
     record.routed_to = target if target.pk != company.pk else None
     try:
         with transaction.atomic():
@@ -652,7 +734,7 @@ def _import_paper(
     """A scan (a PDF without an e-invoice, a TIFF, a JPEG, a PNG): its invoice *à compléter* at once, read later
     by a worker (``invoices.paper``); the document kept unchanged in ``traités/``."""
     with transaction.atomic():
-        Company.objects.select_for_update().only("pk").get(pk=company.pk)
+        _lock_imports(company)
         _refuse_if_imported(company, digest)
         target = _free_name(folder, PROCESSED_DIR, claim.name)
         os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
@@ -668,28 +750,31 @@ def _import_paper(
     return _report(record)
 
 
-def _refuse_twins(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
-    # A seller numbers its invoices once for all its customers: the same invoice in any company of the group is
-    # this one (a twin that names its buyer differently, or not at all, may have been routed elsewhere).
-    twin = (
-        Invoice.objects.filter(company__connector_id=company.connector_id, twin_key=_twin_key(parsed))
-        .order_by("pk")
-        .first()
-    )
-    if twin:
-        raise _Refused(
-            already_received(twin, "même facture (fournisseur, numéro, date et montant)"),
-            outcome=Outcome.DUPLICATE,
-            invoice=twin,
-        )
-    if supplier is not None:
-        twin = Invoice.objects.filter(company=company, supplier=supplier, number=parsed.number).first()
-        if twin:
-            raise _Refused(
-                already_received(twin, f"{supplier.code} {supplier.label} a déjà une facture de ce numéro"),
-                outcome=Outcome.DUPLICATE,
-                invoice=twin,
-            )
+def _refuse_duplicates(company: Company, digest: str, parsed: ParsedInvoice, supplier: Supplier | None) -> None:
+    """Under the company's lock: the same file already made an invoice in the group; or the same invoice came in
+    through another file. A seller numbers its invoices once for all its customers: the same invoice in any company
+    of the group is this one (a twin that names its buyer differently, or not at all, may have been routed
+    elsewhere)."""
+    found = _duplicate(company, digest, _twin_key(parsed), supplier, parsed.number)
+    if found is None:
+        return
+    why, twin = found
+    if why == _SAME_FILE:
+        reason = "même fichier"
+    elif why == _SAME_INVOICE:
+        reason = "même facture (fournisseur, numéro, date et montant)"
+    else:
+        reason = f"{supplier.code} {supplier.label} a déjà une facture de ce numéro"
+    raise _Refused(already_received(twin, reason), outcome=Outcome.DUPLICATE, invoice=twin)
+
+
+def _lock_imports(company: Company) -> None:
+    """Imports of one company are serialised from here to the commit (the company's row locked)."""
+    with connection.cursor() as cursor:
+        table = quote_name(Company._meta.db_table)
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [company.pk])  # noqa: S608 - the model's table
+        if cursor.fetchone() is None:
+            raise Company.DoesNotExist(f"Company {company.pk} does not exist.")
 
 
 def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Supplier | None) -> Invoice | None:
@@ -697,13 +782,19 @@ def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Suppli
     supplier (or, while the supplier is unknown, the same seller in the document)."""
     if not parsed.preceding:
         return None
-    candidates = Invoice.objects.filter(
-        company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
-    ).order_by("-invoice_date", "-pk")
-    for candidate in candidates:
-        same_seller = ((candidate.einvoice or {}).get("seller") or {}).get("key") == parsed.seller.key
-        if (supplier is not None and candidate.supplier_id == supplier.pk) or same_seller:
-            return candidate
+    # What the choice reads (the key, the supplier, the seller's key the document gave), not the whole rows: the
+    # invoice found is read once chosen.
+    table = quote_name(Invoice._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, supplier_id, einvoice -> 'seller' ->> 'key' FROM {table}"  # noqa: S608 - the model's table
+            " WHERE company_id = %s AND kind = %s AND number = ANY(%s) ORDER BY invoice_date DESC, id DESC",
+            [company.pk, Invoice.Kind.INVOICE, [number for number, _date in parsed.preceding]],
+        )
+        candidates = cursor.fetchall()
+    for pk, supplier_id, seller_key in candidates:
+        if (supplier is not None and supplier_id == supplier.pk) or seller_key == parsed.seller.key:
+            return Invoice.objects.get(pk=pk)
     return None
 
 
@@ -719,11 +810,10 @@ def _create(
     """The invoice, in ``company`` (the addressee); what the file's record says of it."""
     # Imports of one company are serialised from here to the commit: the checks below hold against another scan
     # importing the same file or the same invoice under another name at the same moment.
-    Company.objects.select_for_update().only("pk").get(pk=company.pk)
-    _refuse_if_imported(company, digest)
-    supplier, reasons = _supplier(company, parsed)
-    _refuse_twins(company, parsed, supplier)
-    lines, line_reasons = _lines(company, supplier, parsed)
+    _lock_imports(company)
+    supplier, reasons = _supplier(company, parsed, folder.memo)
+    _refuse_duplicates(company, digest, parsed, supplier)
+    lines, line_reasons, known = _lines(company, supplier, parsed, folder.memo)
     reasons += line_reasons + list(parsed.warnings)
     target = _free_name(folder, PROCESSED_DIR, claim.name)
     os.rename(claim.name, target, src_dir_fd=folder.fd(claim.where), dst_dir_fd=folder.fd(PROCESSED_DIR))
@@ -733,7 +823,7 @@ def _create(
     facts = parsed.facts()
     facts["seller"]["key"] = parsed.seller.key
     message = f"Facture importée du répertoire de scan ({FORMAT_LABELS[parsed.source_format]}) : {source_file}."
-    invoice = invoice_create(
+    invoice = invoice_insert(
         company=company,
         supplier=supplier,
         number=parsed.number,
@@ -755,23 +845,27 @@ def _create(
         source_format=parsed.source_format,
         twin_key=_twin_key(parsed),
         einvoice=facts,
-    )
-    if reasons:
         # Ours first: they say why the validation's « fournisseur manquant »… happened.
-        invoice.status = Invoice.Status.TO_COMPLETE
-        invoice.incomplete_reason = "\n".join([*reasons, invoice.incomplete_reason]).strip()
-        invoice.save(update_fields=["status", "incomplete_reason"])
+        reasons=reasons,
+        known=known,
+    )
     said = [routing, *parsed.notes]
     if invoice.status == Invoice.Status.TO_COMPLETE:
         said.append(invoice.incomplete_reason)
     return invoice, [text for text in said if text]
 
 
-def _supplier(company: Company, parsed: ParsedInvoice) -> tuple[Supplier | None, list[str]]:
+def _supplier(company: Company, parsed: ParsedInvoice, memo: Memo | None = None) -> tuple[Supplier | None, list[str]]:
+    memo = memo or Memo()
     for field_name, value in (("siren", parsed.seller_siren), ("vat_number", parsed.seller_vat)):
         if not value:
             continue
-        candidates = list(Supplier.objects.filter(company=company, **{field_name: value}).order_by("code"))
+        candidates = memo.get(
+            ("suppliers", company.pk, field_name, value),
+            lambda field_name=field_name, value=value: list(
+                Supplier.objects.filter(company=company, **{field_name: value}).order_by("code")
+            ),
+        )
         if candidates:
             supplier = min(candidates, key=lambda s: not s.usable)
             if supplier.usable:
@@ -784,13 +878,15 @@ def _supplier(company: Company, parsed: ParsedInvoice) -> tuple[Supplier | None,
     ]
 
 
-def _expense_account(company: Company, supplier: Supplier | None) -> tuple[Account | None, list[str]]:
+def _expense_account(company: Company, supplier: Supplier | None, memo: Memo) -> tuple[Account | None, list[str]]:
     if supplier is None:
         return None, []
     code = supplier.expense_account_code
     if not code:
         return None, [f"Aucun compte de charge pour le fournisseur {supplier.code} : choisissez celui de chaque ligne."]
-    account = Account.objects.filter(company=company, code=code).first()
+    account = memo.get(
+        ("account", company.pk, code), lambda: Account.objects.filter(company=company, code=code).first()
+    )
     if account is None:
         return None, [
             f"Compte de charge {code} du fournisseur {supplier.code} absent du référentiel : choisissez celui de"
@@ -832,10 +928,18 @@ def tax_code_for(category: str, rate: Decimal | None, tax_codes: list[TaxCode]) 
     return next((code for code in plain if code.category == category and code.rate == rate), None)
 
 
-def _lines(company: Company, supplier: Supplier | None, parsed: ParsedInvoice) -> tuple[list[LineData], list[str]]:
-    account, reasons = _expense_account(company, supplier)
-    tax_codes = list(
-        TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by("code")
+def _lines(
+    company: Company, supplier: Supplier | None, parsed: ParsedInvoice, memo: Memo | None = None
+) -> tuple[list[LineData], list[str], list]:
+    """The lines to create, the reasons to leave the invoice *à compléter*, and the account and tax codes they
+    name (what the invoice's status is computed from, without reading them again)."""
+    memo = memo or Memo()
+    account, reasons = _expense_account(company, supplier, memo)
+    tax_codes = memo.get(
+        ("tax_codes", company.pk),
+        lambda: list(
+            TaxCode.objects.filter(company=company, active=True, gone_upstream_at__isnull=True).order_by("code")
+        ),
     )
     signed = [-line.amount_ht if line.kind == KIND_ALLOWANCE else line.amount_ht for line in parsed.lines]
     rounded = round_to_total(signed, parsed.total_ht)
@@ -877,7 +981,7 @@ def _lines(company: Company, supplier: Supplier | None, parsed: ParsedInvoice) -
                 f"Aucun code TVA actif pour la catégorie {category} ({label}){rate_text} ({where}) : choisissez le"
                 " code TVA."
             )
-    return lines, reasons
+    return lines, reasons, [*tax_codes, *([account] if account else [])]
 
 
 # --- « Réessayer » -----------------------------------------------------------------------------------------

@@ -197,3 +197,12 @@ def invoice_problems(invoice: Invoice, lines: list[InvoiceLine] | None = None) -
     except EntryError as error:
         return error.problems
     return []
+
+
+def source_problems(invoice: Invoice, lines: list[SourceLine]) -> list[Problem]:
+    """``invoice_problems`` of an invoice whose lines are given as the computation reads them."""
+    try:
+        entry_from_facts(facts_of(invoice), lines)
+    except EntryError as error:
+        return error.problems
+    return []

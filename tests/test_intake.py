@@ -480,3 +480,29 @@ def test_import_invoices_command_prints_the_report_in_french(jno_ready):
     assert lines[3:] == ["1 fichier non importé : voyez le .txt à côté de lui dans erreurs/."]
     with pytest.raises(CommandError, match="Société inconnue, inactive ou sans répertoire de scan : NOPE"):
         call_command("import_invoices", "--company", "NOPE", stdout=io.StringIO())
+
+
+def test_a_pass_reads_the_referential_once_and_each_file_costs_a_few_statements(jno_ready):
+    """The supplier, its account and the tax codes are read once per pass, not once per file; each file is its
+    claim row, the duplicate checks, the invoice, its lines and event, and its row again (issue 17: 19 statements a
+    file, the twin check twice, the lines read back, the status written twice)."""
+    from django.test.utils import CaptureQueriesContext
+
+    for index in range(4):
+        drop(jno_ready, f"facture-{index}.xml", cii_xml(an_invoice(jno_ready, number=f"FA-{200 + index}")))
+
+    with CaptureQueriesContext(connection) as captured:
+        report = intake_company(company=jno_ready)
+
+    assert set(outcomes(report).values()) == {Outcome.CREATED}
+    assert Invoice.objects.filter(company=jno_ready).count() == 4
+    statements = [query["sql"] for query in captured.captured_queries]
+    for table in ('"companies_supplier"', '"companies_taxcode"', '"companies_account"'):
+        assert sum(f"FROM {table}" in sql for sql in statements) <= 1, table
+    assert not any(sql.startswith('UPDATE "invoices_invoice"') for sql in statements)
+    assert not any('FROM "invoices_invoiceline"' in sql for sql in statements)
+    # Per file: the pending row looked up, the claim row, the file's twin, the lock, the duplicate checks, the
+    # invoice, its event, the row's outcome (the lines are one COPY, not counted here), and here the savepoint of
+    # its transaction and its release (the test runs in a transaction of its own); per pass: the folder's
+    # conflicts, the supplier, the tax codes, the account.
+    assert len(statements) <= 10 * 4 + 4
