@@ -48,6 +48,7 @@ from django.db import (
     models,
     transaction,
 )
+from django.db.models.fields.json import KT
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -597,8 +598,9 @@ def _duplicate(
     invoice, company_table = quote_name(Invoice._meta.db_table), quote_name(Company._meta.db_table)
     # The model's tables and columns; every value is a parameter. Each check keeps the order its own query had: the
     # latest invoice of that file (the model's ordering), the first twin of the group, the one of that number.
-    in_group = f"(SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
-    in_group += " WHERE c.connector_id = %s AND i.{column} = %s ORDER BY {order} LIMIT 1)"
+    # Each member is a subquery of its own (SQLite allows ORDER BY … LIMIT only there; PostgreSQL wants its alias).
+    in_group = f"SELECT %s AS why, i.id FROM {invoice} i JOIN {company_table} c ON c.id = i.company_id"  # noqa: S608
+    in_group += " WHERE c.connector_id = %s AND i.{column} = %s ORDER BY {order} LIMIT 1"
     latest = "i.invoice_date DESC, i.id DESC"
     parts = [in_group.format(column="source_hash", order=latest)]
     params: list = [_SAME_FILE, company.connector_id, digest]
@@ -607,12 +609,13 @@ def _duplicate(
         params += [_SAME_INVOICE, company.connector_id, twin_key]
     if supplier is not None:
         parts.append(
-            f"(SELECT %s AS why, i.id FROM {invoice} i"  # noqa: S608
-            f" WHERE i.company_id = %s AND i.supplier_id = %s AND i.number = %s ORDER BY {latest} LIMIT 1)"
+            f"SELECT %s AS why, i.id FROM {invoice} i"  # noqa: S608
+            f" WHERE i.company_id = %s AND i.supplier_id = %s AND i.number = %s ORDER BY {latest} LIMIT 1"
         )
         params += [_SAME_NUMBER, company.pk, supplier.pk, number]
     with connection.cursor() as cursor:
-        statement = parts[0] if len(parts) == 1 else f"{' UNION ALL '.join(parts)} ORDER BY 1 LIMIT 1"
+        members = [f"SELECT why, id FROM ({part}) AS check{n}" for n, part in enumerate(parts)]  # noqa: S608
+        statement = parts[0] if len(parts) == 1 else f"{' UNION ALL '.join(members)} ORDER BY 1 LIMIT 1"
         cursor.execute(statement, params)
         found = cursor.fetchone()
     return None if found is None else (found[0], Invoice.objects.get(pk=found[1]))
@@ -772,7 +775,9 @@ def _lock_imports(company: Company) -> None:
     """Imports of one company are serialised from here to the commit (the company's row locked)."""
     with connection.cursor() as cursor:
         table = quote_name(Company._meta.db_table)
-        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [company.pk])  # noqa: S608 - the model's table
+        # SQLite has no row locks (and no FOR UPDATE): its one writer at a time serialises the imports there.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s{lock}", [company.pk])  # noqa: S608 - the model's table
         if cursor.fetchone() is None:
             raise Company.DoesNotExist(f"Company {company.pk} does not exist.")
 
@@ -784,14 +789,13 @@ def _corrected_invoice(company: Company, parsed: ParsedInvoice, supplier: Suppli
         return None
     # What the choice reads (the key, the supplier, the seller's key the document gave), not the whole rows: the
     # invoice found is read once chosen.
-    table = quote_name(Invoice._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, supplier_id, einvoice -> 'seller' ->> 'key' FROM {table}"  # noqa: S608 - the model's table
-            " WHERE company_id = %s AND kind = %s AND number = ANY(%s) ORDER BY invoice_date DESC, id DESC",
-            [company.pk, Invoice.Kind.INVOICE, [number for number, _date in parsed.preceding]],
+    candidates = (
+        Invoice.objects.filter(
+            company=company, kind=Invoice.Kind.INVOICE, number__in=[number for number, _date in parsed.preceding]
         )
-        candidates = cursor.fetchall()
+        .order_by("-invoice_date", "-pk")
+        .values_list("pk", "supplier_id", KT("einvoice__seller__key"))
+    )
     for pk, supplier_id, seller_key in candidates:
         if (supplier is not None and supplier_id == supplier.pk) or seller_key == parsed.seller.key:
             return Invoice.objects.get(pk=pk)

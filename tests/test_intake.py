@@ -504,5 +504,6 @@ def test_a_pass_reads_the_referential_once_and_each_file_costs_a_few_statements(
     # Per file: the pending row looked up, the claim row, the file's twin, the lock, the duplicate checks, the
     # invoice, its event, the row's outcome (the lines are one COPY, not counted here), and here the savepoint of
     # its transaction and its release (the test runs in a transaction of its own); per pass: the folder's
-    # conflicts, the supplier, the tax codes, the account.
-    assert len(statements) <= 10 * 4 + 4
+    # conflicts, the supplier, the tax codes, the account. (On SQLite the lines are one INSERT, left out too.)
+    counted = [sql for sql in statements if 'INSERT INTO "invoices_invoiceline"' not in sql]
+    assert len(counted) <= 10 * 4 + 4
