@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from companies.lease import company_lease_renew
 from connectors.sage_frp1000.client import ErrorTriple, SageClient, SageError, SageUnavailable, error_triples
 from core.bulk import JsonText, rows_copy, rows_update
+from core.lookups import array_param
 from core.services import actor_label
 from invoices.models import ExportState, Invoice, InvoiceEvent, entry_external_id
 
@@ -509,7 +510,7 @@ def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime
             " WHERE invoices_invoice.id = v.id AND invoices_invoice.id = ANY(%(keys)s::bigint[])",
             {
                 "status": Invoice.Status.INTEGRATED.value, "state": ExportState.INTEGRATED.value, "now": now,
-                "to_push": ExportState.TO_EXPORT.value, "keys": keys, "pieces": pieces, "versions": versions,
-                "baps": baps,
+                "to_push": ExportState.TO_EXPORT.value, "keys": array_param(keys), "pieces": pieces,
+                "versions": array_param(versions), "baps": array_param(baps),
             },
         )  # fmt: skip
