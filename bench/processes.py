@@ -268,6 +268,8 @@ def profiled(name: str) -> Iterator[None]:
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
         (target / f"{name}-cpu.txt").write_text(out.getvalue())
+        # The raw statistics too, for callers and callees (``python -m pstats <name>-cpu.prof``).
+        cpu_profiler.dump_stats(target / f"{name}-cpu.prof")
     else:
         profiler = Profiler(interval=0.001)
         with connection.execute_wrapper(timed):

@@ -18,7 +18,9 @@ class AnyOf(Lookup):
         # The values go to the database as they are (no per-value preparation: that is the point), so only keys
         # that need none are taken: integers and strings. A model instance or a date would match wrongly: refused.
         values = list(self.rhs)
-        if not all(isinstance(value, (int, str)) and not isinstance(value, bool) for value in values):
+        if not {type(value) for value in values} <= _KEY_TYPES and not all(
+            isinstance(value, (int, str)) and not isinstance(value, bool) for value in values
+        ):
             raise TypeError("__any takes integers or strings (keys), not model instances or other values")
         return values
 
@@ -35,7 +37,19 @@ class AnyOf(Lookup):
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         kind = self.lhs.output_field.db_type(connection).split("(")[0]
-        return f"{lhs} = ANY(%s::{kind}[])", [*lhs_params, self.rhs]
+        return f"{lhs} = ANY(%s::{kind}[])", [*lhs_params, array_param(self.rhs)]
+
+
+_KEY_TYPES = frozenset({int, str})
+
+
+def array_param(values: list) -> list | str:
+    """A list for a ``%s::<type>[]`` parameter on PostgreSQL: integers as the array's text (``{1,2,3}``, joined in C),
+    since psycopg adapts a list's values one by one in Python (five times slower for a batch's 200 keys); anything
+    else as the list itself, which psycopg quotes."""
+    if values and all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return values
 
 
 Field.register_lookup(AnyOf)

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from companies.lease import company_lease_renew
 from connectors.sage_frp1000.client import ErrorTriple, SageClient, SageError, SageUnavailable, error_triples
 from core.bulk import JsonText, rows_copy, rows_update
+from core.lookups import array_param
 from core.services import actor_label
 from invoices.models import ExportState, Invoice, InvoiceEvent, entry_external_id
 
@@ -317,8 +318,10 @@ class CompanyExporter:
             Invoice.objects.filter(pk__any=[item.invoice_id for item in sending]).update(
                 export_state=ExportState.SENDING, last_attempt_at=now
             )
-            Invoice.objects.filter(pk__any=[item.invoice_id for item, _errors in rejected]).update(last_attempt_at=now)
             if rejected:
+                Invoice.objects.filter(pk__any=[item.invoice_id for item, _errors in rejected]).update(
+                    last_attempt_at=now
+                )
                 self.rejections_record(rejected, source=Anomaly.Source.SFD)
         return sending
 
@@ -337,7 +340,7 @@ class CompanyExporter:
                 for item in items
             ],
         )  # fmt: skip
-        pks = dict(SyncItem.objects.filter(key__any=[item.key for item in items]).values_list("key", "pk"))
+        pks = dict(SyncItem.objects.filter(key__any=[item.key for item in items]).order_by().values_list("key", "pk"))
         for item in items:
             item.pk = pks[item.key]
 
@@ -477,14 +480,37 @@ def _invoices_integrated(rows: list[tuple[int, str, int, int]], now: dt.datetime
     A BAP changed while the entry was on its way (the invoice's BAP version is now above the one sent) becomes an
     update to push. The first statement holds each row's lock until the transaction ends: a BAP changed meanwhile
     waits for it, then finds the invoice integrated and asks for the update itself."""
-    rows_update(
-        Invoice,
-        ["status", "export_state", "integrated_at", "sage_piece_number", "integrated_version", "bap_pushed_version"],
-        [
-            (pk, Invoice.Status.INTEGRATED.value, ExportState.INTEGRATED.value, now, piece, version, bap)
-            for pk, piece, version, bap in rows
-        ],
-    )
-    Invoice.objects.filter(pk__any=[row[0] for row in rows], bap_version__gt=F("bap_pushed_version")).update(
-        update_state=ExportState.TO_EXPORT
-    )
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        rows_update(
+            Invoice,
+            ["status", "export_state", "integrated_at", "sage_piece_number", "integrated_version",
+             "bap_pushed_version"],
+            [
+                (pk, Invoice.Status.INTEGRATED.value, ExportState.INTEGRATED.value, now, piece, version, bap)
+                for pk, piece, version, bap in rows
+            ],
+        )  # fmt: skip
+        Invoice.objects.filter(pk__any=[row[0] for row in rows], bap_version__gt=F("bap_pushed_version")).update(
+            update_state=ExportState.TO_EXPORT
+        )
+        return
+    # One statement on PostgreSQL: each invoice written (and counted by the state-count trigger) once. The update to
+    # push is decided on the row as locked, as the second statement above does.
+    keys, pieces, versions, baps = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE invoices_invoice SET status = %(status)s, export_state = %(state)s, integrated_at = %(now)s,"
+            " sage_piece_number = v.piece, integrated_version = v.version, bap_pushed_version = v.bap,"
+            " update_state = CASE WHEN invoices_invoice.bap_version > v.bap THEN %(to_push)s"
+            " ELSE invoices_invoice.update_state END"
+            " FROM unnest(%(keys)s::bigint[], %(pieces)s::varchar[], %(versions)s::integer[], %(baps)s::integer[])"
+            " AS v(id, piece, version, bap)"
+            " WHERE invoices_invoice.id = v.id AND invoices_invoice.id = ANY(%(keys)s::bigint[])",
+            {
+                "status": Invoice.Status.INTEGRATED.value, "state": ExportState.INTEGRATED.value, "now": now,
+                "to_push": ExportState.TO_EXPORT.value, "keys": array_param(keys), "pieces": pieces,
+                "versions": array_param(versions), "baps": array_param(baps),
+            },
+        )  # fmt: skip
