@@ -20,6 +20,9 @@ from core.bulk import quote_name, rows_load, tables_drop, temp_table_create, val
 
 from .models import ReferentialItem
 
+# Types whose values leave ``clean_item`` ready for the driver (``core.bulk.value_preparer`` passes them as they are).
+_READY_TYPES = frozenset({"CharField", "TextField", "BooleanField", "IntegerField", "PositiveIntegerField"})
+
 
 @dataclass
 class UpsertCounts:
@@ -46,16 +49,23 @@ def _row_maker(model: type[ReferentialItem], fields: list, company_id: int) -> C
     """A function turning a cleaned item into its row: Sage's fields from the item, the others constant."""
     from_item = set(model.SAGE_FIELDS) | {"code"}
     constants = {f.attname: f.get_default() for f in fields} | {"company_id": company_id, "gone_upstream_at": None}
+    # Per column, (name, its constant or default, how to prepare it): the name None for a constant column, the
+    # preparer None where the item's value is ready as it is (texts, booleans, integers: most of them).
     plan = []
     for f in fields:
         if f.attname in from_item:
-            plan.append((f.attname, value_preparer(f)))
+            prep = None if f.get_internal_type() in _READY_TYPES else value_preparer(f)
+            plan.append((f.attname, constants[f.attname], prep))
         else:
-            plan.append((f.attname, None))
-            constants[f.attname] = value_preparer(f)(constants[f.attname])
+            plan.append((None, value_preparer(f)(constants[f.attname]), None))
+    plan_tuple = tuple(plan)
 
     def row(item: dict) -> list:
-        return [constants[name] if prep is None else prep(item.get(name, constants[name])) for name, prep in plan]
+        get = item.get
+        return [
+            default if name is None else get(name, default) if prep is None else prep(get(name, default))
+            for name, default, prep in plan_tuple
+        ]
 
     return row
 
