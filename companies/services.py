@@ -269,7 +269,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
         info = _company_info(client, company)
         if info is None:
             raise SageError(_("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code})
-        fetched: dict[str, tuple[list[dict], set[str], set[str]]] = {}
+        fetched: dict[str, tuple[list[dict], set[str], set[str], set[str]]] = {}
         problems: list[dict] = []
         notices: list[str] = []
         watermarks = dict(company.pull_watermarks or {})
@@ -296,7 +296,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             # Listed by Sage but unreadable (reported among the problems): no longer gone, kept as SFD last read them,
             # and no full read again at every pull for them.
             unreadable = (marked_gone & read.present) - {item["code"] for item in read.items}
-            fetched[kind] = (read.items, read.present, unreadable)
+            fetched[kind] = (read.items, read.present, unreadable, held)
             if read.items:
                 newest = max(item["modified_at"] for item in read.items)
                 if kind not in watermarks or newest > parse_timestamp(watermarks[kind]):
@@ -306,10 +306,10 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
     counts: dict[str, dict] = {}
     now = timezone.now()
     with transaction.atomic():
-        for kind, (items, present, unreadable) in fetched.items():
+        for kind, (items, present, unreadable, held) in fetched.items():
             model = REFERENTIAL_KINDS[kind]
             result: UpsertCounts = referential_upsert(
-                model, company_id=company.pk, items=items, present_codes=present, now=now
+                model, company_id=company.pk, items=items, present_codes=present, now=now, held_codes=held
             )
             if unreadable:
                 model.objects.filter(company=company, code__in=unreadable).update(gone_upstream_at=None)

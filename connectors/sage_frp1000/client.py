@@ -378,9 +378,9 @@ class SageClient:
         codes: set[str] = set()
         url = self._url("companies", company_code, kind)
         for raw_items, _ in self._pages(url, {"limit": page_size, "fields": "code"}):
-            for raw in raw_items:
-                if isinstance(raw, dict) and isinstance(raw.get("code"), str):
-                    codes.add(raw["code"].strip())
+            codes.update(
+                code.strip() for raw in raw_items if isinstance(raw, dict) and isinstance(code := raw.get("code"), str)
+            )
         return codes
 
     def post_entries(
