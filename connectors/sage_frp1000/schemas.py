@@ -205,7 +205,9 @@ def _clean_fast(kind: str, raw: dict) -> dict | None:
                 return None
             texts.append(value)
         item[name] = value
-    if _CONTROL.search("".join(texts)):
+    joined = "".join(texts)
+    # A printable text holds no control character: the search only runs on the rest (a non-breaking space…).
+    if not joined.isprintable() and _CONTROL.search(joined):
         return None
     if kind == "suppliers":
         siren = item["siren"]
