@@ -9,7 +9,6 @@ retry loop, ``SageClient.retrying``, serves both.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from .schemas import ItemError, ItemProblem, clean_company, clean_item
+from .transport import causes, settle_environment
 
 NOT_SAGE = "Cette adresse ne répond pas comme un serveur Sage FRP 1000."
 
@@ -136,7 +136,7 @@ class SageClient:
         self.max_response_bytes = max_response_bytes
         if session is None:
             session = requests.Session()
-            _settle_environment(session, self.base_url)
+            settle_environment(session, self.base_url)
         self.session = session
         self.session.headers.update(
             {
@@ -200,7 +200,7 @@ class SageClient:
                 "Sage FRP 1000 ne répond pas (délai dépassé).", outcome_unknown=True, detail=str(exc)
             ) from None
         except requests.ConnectionError as exc:
-            refused = any(isinstance(arg, NewConnectionError) for arg in _causes(exc))
+            refused = any(isinstance(arg, NewConnectionError) for arg in causes(exc))
             if refused:
                 raise SageUnreachable(
                     "Sage FRP 1000 est injoignable (connexion refusée).",
@@ -445,37 +445,3 @@ class SageClient:
         if not isinstance(body, dict) or body.get("status") not in ("applied", "duplicate"):
             raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (mise à jour d'écriture).")
         return body
-
-
-def _settle_environment(session: requests.Session, base_url: str) -> None:
-    """What ``requests`` reads from the environment at every request (proxies and their exceptions, a CA bundle,
-    ``.netrc``), read once for this client's server, as every request would have read it, and the session told not
-    to read it again: 1 ms of CPU per request (the whole environment scanned), a tenth of a pull that changed
-    nothing. Every URL of a client is on the same server, so the answer is the same for each."""
-    url = base_url + "/"
-    proxies = requests.utils.get_environ_proxies(url, no_proxy=session.proxies.get("no_proxy"))
-    # A request's own proxies (here the environment's) win over the session's, as in ``merge_environment_settings``.
-    session.proxies = {**session.proxies, **proxies}
-    if session.verify is True or session.verify is None:
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            session.verify = bundle
-    if session.auth is None:
-        session.auth = requests.utils.get_netrc_auth(url)
-    session.trust_env = False
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen = set()
-    stack: list[Any] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseException):
-            stack.extend(current.args)
-            stack.append(current.__cause__)
-            stack.append(current.__context__)
-            stack.append(getattr(current, "reason", None))
