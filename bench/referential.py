@@ -7,8 +7,11 @@ indexes), without validating, comparing or counting anything. The baseline of th
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 
+from .processes import cpu_usage, describe_cpu, profiled
 from .support import Row, Stub, counting, note, scaled, sql, stopwatch, vacuum_analyze
 
 COMPANY = "BENCHREF"
@@ -88,21 +91,32 @@ def run(stub: Stub, scale: float, connector, *, only: set[str]) -> list[Row]:
     second = Row(name="referential_repull", n=suppliers + accounts, limit_ratio=0.1)
 
     _fetch_all(stub)  # the stub's caches warm for both sides alike
+    stub_pid = stub.process.pid if stub.process else None
+    ((postgres_pid,),) = sql("SELECT pg_backend_pid()")
     baselines, pulls, repulls = [], [], []
+    # CPU seconds of each process (this one = SFD, its PostgreSQL backend, the stub) per measure, kept for the best.
+    cpu: dict[str, list[tuple[float, dict]]] = {"baseline": [], "pull": [], "repull": []}
     for attempt in range(REPEAT):
-        with stopwatch() as elapsed:
+        with cpu_usage(stub=stub_pid, postgres=postgres_pid) as used, stopwatch() as elapsed:
             fetched = _fetch_all(stub)
             _copy_into_empty_tables(fetched, company.pk)
         baselines.append(elapsed())
+        cpu["baseline"].append((baselines[-1], used))
         received = sum(len(items) for items in fetched.values())
         del fetched
         _drop_copies()
 
         if attempt:
             _forget(company)
-        with counting() as queries, stopwatch() as elapsed:
+        with (
+            cpu_usage(stub=stub_pid, postgres=postgres_pid) as used,
+            counting() as queries,
+            profiled(first.name) if attempt == REPEAT - 1 else _nothing(),
+            stopwatch() as elapsed,
+        ):
             outcome = company_referential_pull(company=company)
         pulls.append(elapsed())
+        cpu["pull"].append((pulls[-1], used))
         first.queries = queries()
         stored = Supplier.objects.filter(company=company).count()
         if outcome.status != Company.PullStatus.SUCCEEDED:
@@ -112,9 +126,15 @@ def run(stub: Stub, scale: float, connector, *, only: set[str]) -> list[Row]:
 
     for _attempt in range(REPEAT):
         company.refresh_from_db()
-        with counting() as queries, stopwatch() as elapsed:
+        with (
+            cpu_usage(stub=stub_pid, postgres=postgres_pid) as used,
+            counting() as queries,
+            profiled(second.name) if _attempt == REPEAT - 1 else _nothing(),
+            stopwatch() as elapsed,
+        ):
             again = company_referential_pull(company=company)
         repulls.append(elapsed())
+        cpu["repull"].append((repulls[-1], used))
         second.queries = queries()
         changed = {k: c for k, c in again.counts.items() if c["created"] or c["updated"] or c["deactivated"]}
         if again.status != Company.PullStatus.SUCCEEDED or changed:
@@ -124,7 +144,23 @@ def run(stub: Stub, scale: float, connector, *, only: set[str]) -> list[Row]:
     second.seconds, second.baseline_seconds = min(repulls), first.seconds
     note(f"referential_pull: {received} items; pulls {_list(pulls)}, baselines {_list(baselines)}")
     note(f"referential_repull: {_list(repulls)}")
+    best = {what: _rounded(min(measures, key=lambda measure: measure[0])[1]) for what, measures in cpu.items()}
+    for what, measures in cpu.items():
+        note(f"referential {what} CPU (this = SFD): " + "; ".join(describe_cpu(used) for _t, used in measures))
+    first.extra["cpu_seconds"], first.extra["baseline_cpu_seconds"] = best["pull"], best["baseline"]
+    second.extra["cpu_seconds"], second.extra["baseline_cpu_seconds"] = best["repull"], best["pull"]
     return [first, second]
+
+
+def _rounded(used: dict) -> dict:
+    """The CPU of the best measure, named as the other rows name it (``sfd`` is this process, every thread)."""
+    names = {"this": "sfd", "postgres": "postgres", "stub": "stub"}
+    return {names[k]: None if v is None else round(v, 3) for k, v in used.items() if k in names}
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _list(timings: list[float]) -> str:

@@ -11,6 +11,7 @@ compared in Python with the listing) becomes inactive in one ``UPDATE``. Nothing
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ from django.db import connection
 from core.bulk import quote_name, rows_load, tables_drop, temp_table_create, value_preparer
 
 from .models import ReferentialItem
+
+# Types whose values leave ``clean_item`` ready for the driver (``core.bulk.value_preparer`` passes them as they are).
+_READY_TYPES = frozenset({"CharField", "TextField", "BooleanField", "IntegerField", "PositiveIntegerField"})
 
 
 @dataclass
@@ -46,16 +50,24 @@ def _row_maker(model: type[ReferentialItem], fields: list, company_id: int) -> C
     """A function turning a cleaned item into its row: Sage's fields from the item, the others constant."""
     from_item = set(model.SAGE_FIELDS) | {"code"}
     constants = {f.attname: f.get_default() for f in fields} | {"company_id": company_id, "gone_upstream_at": None}
-    plan = []
-    for f in fields:
-        if f.attname in from_item:
-            plan.append((f.attname, value_preparer(f)))
-        else:
-            plan.append((f.attname, None))
-            constants[f.attname] = value_preparer(f)(constants[f.attname])
+    # Each column read by name from the item laid over the defaults, the columns SFD sets laid over both; then the
+    # few that need Django's preparation (timestamps, decimals) prepared, the others being ready as they are.
+    defaults = {f.attname: constants[f.attname] for f in fields if f.attname in from_item}
+    forced = {f.attname: value_preparer(f)(constants[f.attname]) for f in fields if f.attname not in from_item}
+    getter = operator.itemgetter(*(f.attname for f in fields))
+    preparers = tuple(
+        (index, value_preparer(f))
+        for index, f in enumerate(fields)
+        if f.attname in from_item and f.get_internal_type() not in _READY_TYPES
+    )
 
     def row(item: dict) -> list:
-        return [constants[name] if prep is None else prep(item.get(name, constants[name])) for name, prep in plan]
+        merged = defaults | item
+        merged.update(forced)
+        values = list(getter(merged))
+        for index, prepare in preparers:
+            values[index] = prepare(values[index])
+        return values
 
     return row
 
@@ -81,42 +93,53 @@ def referential_codes_held(model: type[ReferentialItem], company_id: int) -> tup
 
 
 def _deactivate_gone(
-    model: type[ReferentialItem], company_id: int, present_codes: set[str], now: dt.datetime, *, staging: str
+    model: type[ReferentialItem],
+    company_id: int,
+    present_codes: set[str],
+    now: dt.datetime,
+    *,
+    staging: str,
+    stored: set[str] | None = None,
 ) -> int:
     """Mark inactive and gone what SFD holds and Sage no longer lists; how many.
 
     The difference is taken in Python on the codes SFD holds: one linear read whatever the planner thinks, where an
     anti-join chose a nested loop on a table loaded moments ago and not yet analysed (minutes for 100 000 codes).
     The codes come as one text (a code holds no control character: the gateway refuses them), a third quicker
-    than 100 000 rows.
+    than 100 000 rows. ``stored``: the codes not marked gone, when the caller knows them already (read under the
+    company's lease, which no other writer of the referential holds): not read a second time.
     """
     meta = model._meta
     q = quote_name
     target = meta.db_table
     company_column = meta.get_field("company").column
     code_column = meta.get_field("code").column
-    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {joined}({q(code_column)}, %s) FROM {q(target)}"
-            f" WHERE {q(company_column)} = %s AND {q('gone_upstream_at')} IS NULL",
-            ["\n", company_id],
-        )
-        (codes,) = cursor.fetchone()
-    stored = codes.split("\n") if codes else []
+    if stored is None:
+        joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {joined}({q(code_column)}, %s) FROM {q(target)}"
+                f" WHERE {q(company_column)} = %s AND {q('gone_upstream_at')} IS NULL",
+                ["\n", company_id],
+            )
+            (codes,) = cursor.fetchone()
+        stored = set(codes.split("\n")) if codes else set()
     if present_codes.issuperset(stored):
         return 0
-    gone = set(stored).difference(present_codes)
+    gone = stored.difference(present_codes)
     temp_table_create(staging, target, [code_column])
-    rows_load(staging, [code_column], ((code,) for code in gone))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {q(target)} SET {q('active')} = %s, {q('gone_upstream_at')} = %s"
-            f" WHERE {q(company_column)} = %s AND {q('gone_upstream_at')} IS NULL"
-            f" AND {q(code_column)} IN (SELECT {q(code_column)} FROM {q(staging)})",
-            [False, connection.ops.adapt_datetimefield_value(now), company_id],
-        )
-        return cursor.rowcount
+    try:
+        rows_load(staging, [code_column], ((code,) for code in gone))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {q(target)} SET {q('active')} = %s, {q('gone_upstream_at')} = %s"
+                f" WHERE {q(company_column)} = %s AND {q('gone_upstream_at')} IS NULL"
+                f" AND {q(code_column)} IN (SELECT {q(code_column)} FROM {q(staging)})",
+                [False, connection.ops.adapt_datetimefield_value(now), company_id],
+            )
+            return cursor.rowcount
+    finally:
+        tables_drop(staging)
 
 
 def referential_upsert(
@@ -126,11 +149,14 @@ def referential_upsert(
     items: list[dict],
     present_codes: set[str],
     now: dt.datetime,
+    held_codes: set[str] | None = None,
 ) -> UpsertCounts:
     """Write ``items`` (cleaned by the gateway) and deactivate what is not in ``present_codes``.
 
     Must run inside a transaction. ``present_codes`` is every code Sage still has (a full listing), including
-    the codes of items too malformed to store: those exist upstream and must not be deactivated.
+    the codes of items too malformed to store: those exist upstream and must not be deactivated. ``held_codes``:
+    the codes of this kind SFD held not marked gone, read by a caller that holds the company's lease
+    (``referential_codes_held``); without them they are read again after the items are written.
     """
     meta = model._meta
     target = meta.db_table
@@ -149,11 +175,13 @@ def referential_upsert(
     # The company has none of this kind yet (its first pull): every item is new, straight into the table. When
     # nothing changed upstream there is nothing to write, and no need to ask.
     first = bool(items) and not model.objects.filter(company_id=company_id).exists()
+    staging_created = False
     try:
         if first:
             rows_load(target, columns, (row(item) for item in items))
             counts.created = len(items)
         elif items:
+            staging_created = True
             temp_table_create(staging, target, columns)
             rows_load(staging, columns, (row(item) for item in items))
             with connection.cursor() as cursor:
@@ -184,9 +212,12 @@ def referential_upsert(
 
         # After a first pull, the table holds exactly the items: none can be missing from Sage's listing.
         if not first or not present_codes.issuperset(item["code"] for item in items):
-            gone = _deactivate_gone(model, company_id, present_codes, now, staging=present)
+            # What SFD holds once the items are written: what it held, and every item (new, or no longer gone).
+            stored = None if held_codes is None else held_codes.union(item["code"] for item in items)
+            gone = _deactivate_gone(model, company_id, present_codes, now, staging=present, stored=stored)
     finally:
-        tables_drop(staging, present)
+        if staging_created:
+            tables_drop(staging)
     counts.deactivated = switched_off + gone
     counts.unchanged = counts.received - counts.created - counts.updated
     return counts

@@ -26,6 +26,7 @@ from core.services import audit_record
 from .bulk import UpsertCounts, referential_codes_held, referential_upsert
 from .lease import company_lease_renew, company_leased
 from .models import KIND_LABELS, REFERENTIAL_KINDS, Company
+from .pull_checks import incremental_read_missed, too_many_gone
 
 logger = logging.getLogger(__name__)
 
@@ -203,16 +204,6 @@ def _read(client, company: Company, kind: str, *, since, progress: _Progress) ->
     return _Read(items, present, problems)
 
 
-def _too_many_gone(read: _Read, held: set[str]) -> bool:
-    """An answer that would take away more than the allowed share of what SFD holds, or all of it, is not believed
-    on its own: an empty or truncated list is far more often a fault (a proxy, a half-restored server) than a real
-    deletion, and applying it would make every export fail until someone repairs it."""
-    if not held:
-        return False
-    gone = len(held - read.present)
-    return not read.present or gone > settings.REFERENTIAL_MAX_GONE_SHARE * len(held)
-
-
 # What a pull says when it applied a mass deactivation, per kind (the nouns and their agreement); one literal
 # ngettext per kind, so that makemessages puts each in the catalogue.
 _GONE_CONFIRMED = {
@@ -269,7 +260,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
         info = _company_info(client, company)
         if info is None:
             raise SageError(_("La société %(code)s n'existe pas dans Sage FRP 1000.") % {"code": company.code})
-        fetched: dict[str, tuple[list[dict], set[str], set[str]]] = {}
+        fetched: dict[str, tuple[list[dict], set[str], set[str], set[str]]] = {}
         problems: list[dict] = []
         notices: list[str] = []
         watermarks = dict(company.pull_watermarks or {})
@@ -277,14 +268,14 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             since = None if full or kind not in watermarks else parse_timestamp(watermarks[kind])
             read = _read(client, company, kind, since=since, progress=progress)
             held, marked_gone = referential_codes_held(REFERENTIAL_KINDS[kind], company.pk)
-            if since is not None and (marked_gone & read.present) - {item["code"] for item in read.items}:
-                # Codes Sage lists again whose items did not come, their ``modified_at`` older than what was asked:
-                # only a full read brings them back as Sage has them.
+            if since is not None and incremental_read_missed(read, held, marked_gone):
+                # Codes Sage lists whose items did not come, their ``modified_at`` older than what was asked: only a
+                # full read brings them as Sage has them.
                 read = _read(client, company, kind, since=None, progress=progress)
-            if _too_many_gone(read, held):
+            if too_many_gone(read, held):
                 missing = len(held - read.present)
                 check = _read(client, company, kind, since=None, progress=progress)
-                if not _too_many_gone(check, held):
+                if not too_many_gone(check, held):
                     # Two answers that disagree: neither is applied, and the next pull asks again.
                     notices.append(_gone_refused(kind, missing))
                     logger.warning("pull of %s: %s %s missing from one answer only, kind left as is",
@@ -296,7 +287,7 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
             # Listed by Sage but unreadable (reported among the problems): no longer gone, kept as SFD last read them,
             # and no full read again at every pull for them.
             unreadable = (marked_gone & read.present) - {item["code"] for item in read.items}
-            fetched[kind] = (read.items, read.present, unreadable)
+            fetched[kind] = (read.items, read.present, unreadable, held)
             if read.items:
                 newest = max(item["modified_at"] for item in read.items)
                 if kind not in watermarks or newest > parse_timestamp(watermarks[kind]):
@@ -306,10 +297,10 @@ def _pull(company: Company, *, full: bool, progress: _Progress, started: float, 
     counts: dict[str, dict] = {}
     now = timezone.now()
     with transaction.atomic():
-        for kind, (items, present, unreadable) in fetched.items():
+        for kind, (items, present, unreadable, held) in fetched.items():
             model = REFERENTIAL_KINDS[kind]
             result: UpsertCounts = referential_upsert(
-                model, company_id=company.pk, items=items, present_codes=present, now=now
+                model, company_id=company.pk, items=items, present_codes=present, now=now, held_codes=held
             )
             if unreadable:
                 model.objects.filter(company=company, code__in=unreadable).update(gone_upstream_at=None)

@@ -312,3 +312,23 @@ def test_an_item_back_in_sage_but_unreadable_is_no_longer_gone_and_costs_one_ful
     before = sage.stats()["GET companies/{code}/suppliers"]
     company_referential_pull(company=jno)
     assert sage.stats()["GET companies/{code}/suppliers"] - before == 2
+
+
+def test_a_new_item_with_an_old_modified_at_is_read_all_the_same(sage, jno):
+    """An item created in Sage with a modification date older than the newest SFD has seen (imported with its date,
+    or a server whose clock is behind) does not come with what changed: the list of codes names it, and one full
+    read of its kind brings it."""
+    company_referential_pull(company=jno)
+    sage.mutate(
+        "JNO",
+        "suppliers",
+        raw=[{"code": "F0900", "label": "Importé avec sa date", "active": True, "modified_at": "2020-01-01T00:00:00Z"}],
+    )
+    before = sage.stats().get("GET companies/{code}/suppliers", 0)
+    outcome = company_referential_pull(company=jno)
+    assert Supplier.objects.get(company=jno, code="F0900").label == "Importé avec sa date"
+    assert outcome.counts["suppliers"]["created"] == 1 and outcome.counts["suppliers"]["deactivated"] == 0
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 3  # what changed, the codes, one full read
+    before = sage.stats()["GET companies/{code}/suppliers"]
+    again = company_referential_pull(company=jno)
+    assert sage.stats()["GET companies/{code}/suppliers"] - before == 2 and again.counts["suppliers"]["received"] == 0

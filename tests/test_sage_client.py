@@ -190,3 +190,17 @@ def test_a_repeated_cursor_is_a_protocol_error(client):
     client._call = lambda *args, **kwargs: body
     with pytest.raises(SageProtocolError):
         list(client.iter_referential("JNO", "accounts"))
+
+
+def test_the_environment_is_read_once_per_client_as_requests_would_read_it(monkeypatch):
+    """Proxies (and their exceptions) and a CA bundle from the environment hold for every request of a client, read
+    once when it is made instead of at every request."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "sage.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    with SageClient("https://sage.example:8443", "k") as client:
+        assert client.session.proxies["https"] == "http://proxy.example:3128"
+        assert client.session.verify == "/etc/ssl/company.pem"
+        assert not client.session.trust_env
+    with SageClient("https://sage.internal", "k") as client:
+        assert "https" not in client.session.proxies

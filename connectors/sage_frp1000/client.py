@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -20,6 +21,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from .schemas import ItemError, ItemProblem, clean_company, clean_item
+from .transport import causes, settle_environment
 
 NOT_SAGE = "Cette adresse ne répond pas comme un serveur Sage FRP 1000."
 
@@ -132,7 +134,10 @@ class SageClient:
         self.backoff = backoff
         self.max_retry_wait = max_retry_wait
         self.max_response_bytes = max_response_bytes
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            settle_environment(session, self.base_url)
+        self.session = session
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {api_key}",
@@ -195,7 +200,7 @@ class SageClient:
                 "Sage FRP 1000 ne répond pas (délai dépassé).", outcome_unknown=True, detail=str(exc)
             ) from None
         except requests.ConnectionError as exc:
-            refused = any(isinstance(arg, NewConnectionError) for arg in _causes(exc))
+            refused = any(isinstance(arg, NewConnectionError) for arg in causes(exc))
             if refused:
                 raise SageUnreachable(
                     "Sage FRP 1000 est injoignable (connexion refusée).",
@@ -300,24 +305,41 @@ class SageClient:
             raise SageProtocolError(NOT_SAGE, detail=str(body)[:200])
         return body
 
+    def _page(self, url: str, params: dict, cursor: str | None) -> tuple[list, str | None]:
+        """One page: its raw items and the cursor of the next one (checked by ``_pages``)."""
+        query = dict(params)
+        if cursor:
+            query["cursor"] = cursor
+        body = self._call("GET", url, retry=True, params=query)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (liste « items » absente).")
+        return body["items"], body.get("next_cursor")
+
     def _pages(self, url: str, params: dict) -> Iterator[tuple[list, str | None]]:
-        cursor = None
+        """Every page in order. While the caller works on one page, the next is already asked for (one request at a
+        time, in a thread of this generator's own): Sage's time to read and send it is hidden behind SFD's work. An
+        error of that request, retries exhausted, is raised where the caller asks for that page, as before."""
         seen_cursors: set[str] = set()
-        while True:
-            query = dict(params)
-            if cursor:
-                query["cursor"] = cursor
-            body = self._call("GET", url, retry=True, params=query)
-            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-                raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (liste « items » absente).")
-            cursor = body.get("next_cursor")
-            if cursor is not None and (not isinstance(cursor, str) or cursor in seen_cursors):
-                raise SageProtocolError("Pagination incohérente de Sage FRP 1000 (curseur invalide ou répété).")
-            if cursor:
-                seen_cursors.add(cursor)
-            yield body["items"], cursor
-            if not cursor:
-                return
+        items, cursor = self._page(url, params, None)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-page") as ahead:
+            while True:
+                if cursor is not None and (not isinstance(cursor, str) or cursor in seen_cursors):
+                    raise SageProtocolError("Pagination incohérente de Sage FRP 1000 (curseur invalide ou répété).")
+                following = None
+                if cursor:
+                    seen_cursors.add(cursor)
+                    following = ahead.submit(self._page, url, params, cursor)
+                try:
+                    yield items, cursor
+                except BaseException:
+                    # The caller stops here: the request in flight ends (the pool waits for it) and is dropped, so
+                    # that the session is never used by two threads at once.
+                    if following is not None:
+                        following.cancel()
+                    raise
+                if following is None:
+                    return
+                items, cursor = following.result()
 
     def companies(self) -> tuple[list[dict], list[ItemProblem]]:
         items, problems = [], []
@@ -360,9 +382,9 @@ class SageClient:
         codes: set[str] = set()
         url = self._url("companies", company_code, kind)
         for raw_items, _ in self._pages(url, {"limit": page_size, "fields": "code"}):
-            for raw in raw_items:
-                if isinstance(raw, dict) and isinstance(raw.get("code"), str):
-                    codes.add(raw["code"].strip())
+            codes.update(
+                code.strip() for raw in raw_items if isinstance(raw, dict) and isinstance(code := raw.get("code"), str)
+            )
         return codes
 
     def post_entries(
@@ -423,19 +445,3 @@ class SageClient:
         if not isinstance(body, dict) or body.get("status") not in ("applied", "duplicate"):
             raise SageProtocolError("Réponse inattendue de Sage FRP 1000 (mise à jour d'écriture).")
         return body
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen = set()
-    stack: list[Any] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseException):
-            stack.extend(current.args)
-            stack.append(current.__cause__)
-            stack.append(current.__context__)
-            stack.append(getattr(current, "reason", None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -129,7 +130,101 @@ def clean_item(kind: str, raw: Any) -> dict:
     """The item as SFD stores it, or ``ItemError`` saying in French what is wrong with it."""
     if not isinstance(raw, dict):
         raise ItemError("élément illisible (objet JSON attendu)")
+    if kind in _FAST_TEXTS:
+        item = _clean_fast(kind, raw)
+        if item is not None:
+            return item
     return _common(raw) | _EXTRA[kind](raw)
+
+
+# --- the fast path ---------------------------------------------------------------------------------------------------
+# Nine items in ten thousand are well formed: the checks above, field by field (a call, a regular expression each),
+# were half of a first pull's CPU. ``_clean_fast`` applies the same rules to a well-formed item in one pass (one
+# search for control characters over all its texts) and gives up, returning None, at the first doubt: the field-by-
+# field path above then runs and says exactly what is wrong. Tests hold the two paths to the same results.
+
+# The texts of each kind after code and label, in the order the checks above read them: (name, max length, default
+# when absent or empty; None when required). Tax codes (a decimal rate, a category) always take the path above.
+_FAST_TEXTS: dict[str, tuple[tuple[str, int, str | None], ...]] = {
+    "accounts": (("nature", 20, "autre"),),
+    "suppliers": (
+        ("siren", 9, ""),
+        ("vat_number", 20, ""),
+        ("city", 100, ""),
+        ("collective_account", CODE_MAX, "401000"),
+        ("payment_mode", CODE_MAX, ""),
+        ("default_expense_account", CODE_MAX, ""),
+    ),
+    "journals": (("type", 20, "od"),),
+    "analytic-sections": (("axis", CODE_MAX, None),),
+    "payment-modes": (),
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _timestamp_of(value: str) -> dt.datetime:
+    """``parse_timestamp`` of a text, remembered: a referential's items share few modification times."""
+    return parse_timestamp(value)
+
+
+def _clean_fast(kind: str, raw: dict) -> dict | None:
+    code = raw.get("code")
+    if code.__class__ is not str or not code:
+        return None
+    code = code.strip()
+    label = raw.get("label")
+    if label is None or label == "":
+        label = code
+    elif label.__class__ is not str:
+        return None
+    else:
+        label = label.strip()
+    active = raw.get("active")
+    modified_at = raw.get("modified_at")
+    if len(code) > CODE_MAX or len(label) > LABEL_MAX or active.__class__ is not bool:
+        return None
+    if modified_at.__class__ is not str:
+        return None
+    try:
+        modified_at = _timestamp_of(modified_at)
+    except ItemError:
+        return None
+    item = {"code": code, "label": label, "active": active, "modified_at": modified_at}
+    texts = [code, label]
+    for name, max_length, default in _FAST_TEXTS[kind]:
+        value = raw.get(name)
+        if value is None or value == "":
+            if default is None:
+                return None
+            value = default
+        elif value.__class__ is not str:
+            return None
+        else:
+            value = value.strip()
+            if len(value) > max_length:
+                return None
+            texts.append(value)
+        item[name] = value
+    joined = "".join(texts)
+    # A printable text holds no control character: the search only runs on the rest (a non-breaking space…).
+    if not joined.isprintable() and _CONTROL.search(joined):
+        return None
+    if kind == "suppliers":
+        siren = item["siren"]
+        if siren and not siren.isdigit():
+            return None
+        blocked = raw.get("blocked")
+        terms = raw.get("payment_terms_days", 30)
+        if blocked is None:
+            blocked = False
+        elif blocked.__class__ is not bool:
+            return None
+        if terms.__class__ is not int or not 0 <= terms <= 365:
+            return None
+        item["vat_number"] = item["vat_number"].replace(" ", "").upper()
+        item["blocked"] = blocked
+        item["payment_terms_days"] = terms
+    return item
 
 
 def clean_company(raw: Any) -> dict:
