@@ -42,7 +42,7 @@ _values = {
         st.none(),
         st.integers(),
     ),
-    "siren": st.one_of(_texts, st.sampled_from(["123456789", "12345678X", "1234567890"])),
+    "siren": st.one_of(_texts, st.sampled_from(["123456789", "12345678X", "1234567890", "12345678²", "١٢٣٤٥٦٧٨٩"])),
     "vat_number": _texts,
     "city": _texts,
     "collective_account": _texts,
@@ -86,3 +86,13 @@ def test_a_well_formed_supplier_is_cleaned_without_the_field_by_field_checks():
     fast = schemas._clean_fast("suppliers", raw)
     assert fast == _slow("suppliers", raw)
     assert fast["code"] == "F1" and fast["vat_number"] == "FR1" and fast["payment_terms_days"] == 30
+
+
+def test_a_code_of_spaces_only_or_a_siren_of_other_digits_is_reported_not_stored():
+    base = {"label": "ACME", "active": True, "modified_at": "2026-01-02T03:04:05Z"}
+    for kind in ("accounts", "suppliers", "journals", "payment-modes"):
+        for code in ("   ", "\u00a0"):
+            assert _fast(kind, base | {"code": code}) == ("error", "champ « code » manquant"), (kind, code)
+    for siren in ("12345678²", "١٢٣٤٥٦٧٨٩"):
+        assert _fast("suppliers", base | {"code": "F1", "siren": siren}) == ("error", f"SIREN invalide : {siren!r}")
+    assert _fast("suppliers", base | {"code": " F1 ", "siren": "123456789"})["code"] == "F1"

@@ -39,6 +39,8 @@ def _text(raw: dict, name: str, *, max_length: int, required: bool = False, defa
     if not isinstance(value, str):
         raise ItemError(f"champ « {name} » : texte attendu")
     value = value.strip()
+    if required and not value:  # spaces only: as absent
+        raise ItemError(f"champ « {name} » manquant")
     if _CONTROL.search(value):
         raise ItemError(f"champ « {name} » : caractères de contrôle interdits")
     if len(value) > max_length:
@@ -81,7 +83,7 @@ def _common(raw: dict) -> dict:
 
 def _supplier(raw: dict) -> dict:
     siren = _text(raw, "siren", max_length=9)
-    if siren and not siren.isdigit():
+    if siren and not (siren.isascii() and siren.isdigit()):  # « ² » and other Unicode digits are not a SIREN's
         raise ItemError(f"SIREN invalide : {siren!r}")
     terms = raw.get("payment_terms_days", 30)
     if not isinstance(terms, int) or isinstance(terms, bool) or not 0 <= terms <= 365:
@@ -172,6 +174,8 @@ def _clean_fast(kind: str, raw: dict) -> dict | None:
     if code.__class__ is not str or not code:
         return None
     code = code.strip()
+    if not code:
+        return None
     label = raw.get("label")
     if label is None or label == "":
         label = code
@@ -211,7 +215,7 @@ def _clean_fast(kind: str, raw: dict) -> dict | None:
         return None
     if kind == "suppliers":
         siren = item["siren"]
-        if siren and not siren.isdigit():
+        if siren and not (siren.isascii() and siren.isdigit()):
             return None
         blocked = raw.get("blocked")
         terms = raw.get("payment_terms_days", 30)
