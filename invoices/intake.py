@@ -670,7 +670,7 @@ def _addressee(company: Company, parsed: ParsedInvoice, memo: Memo | None = None
 
 def french_vat_number(siren: str) -> str:
     """The French VAT number of a SIREN: FR, its key (12 + 3 × (SIREN mod 97)) mod 97, the SIREN."""
-    key = (12 + 3 * (int(siren) % 97)) % 97 if siren.isdigit() else 0
+    key = (12 + 3 * (int(siren) % 97)) % 97 if siren.isascii() and siren.isdigit() else 0
     return f"FR{key:02d}{siren}"
 
 

@@ -54,8 +54,10 @@ def visuel(request):
     for key in ("after", "before", "last", "run"):
         query.pop(key, None)
     run = None
-    if request.GET.get("run", "").isdigit():
-        run = selectors.runs_for_user(request.user).filter(pk=int(request.GET["run"])).first()
+    # A key as the links write it: ASCII digits within a bigint (« ² » passes isdigit, int() refuses it).
+    wanted = request.GET.get("run", "")
+    if wanted.isascii() and wanted.isdigit() and len(wanted) <= 18:
+        run = selectors.runs_for_user(request.user).filter(pk=int(wanted)).first()
     context = {
         "form": form,
         "kind": kind,

@@ -75,3 +75,28 @@ def test_another_companys_id_in_a_filter_or_a_run_shows_nothing_of_it(client, ac
     )
     assert response.status_code == 200
     assert not SyncRun.objects.exclude(pk=their_run.pk).exists()
+
+
+WEIRD_NUMBERS = ("²", "١٢", "9" * 30, "-1", "1.5", "1e3", "0x10", " 1", "\x00")
+
+
+def test_numbers_that_are_not_plain_ascii_digits_in_any_query_parameter_are_ignored_never_a_500(admin_client, pulled):
+    """Python's ``isdigit`` takes « ² » and Arabic-Indic digits, ``int`` refuses the first; 30 digits overflow a key."""
+    jno, _multi = pulled
+    make_invoice(jno, validate=True)
+    names = ("run", "company", "after", "before", "last", "page", "status", "kind", "type", "user", "supplier")
+    for url in (
+        reverse("synchro:list"),
+        reverse("synchro:csv"),
+        reverse("synchro:history"),
+        reverse("synchro:recent_runs"),
+        reverse("invoices:list"),
+        reverse("invoices:imports"),
+        reverse("companies:list"),
+        reverse("accounts:rights"),
+    ):
+        for weird in WEIRD_NUMBERS:
+            response = admin_client.get(url, {name: weird for name in names})
+            assert response.status_code < 500, (url, weird)
+            if response.streaming:
+                b"".join(response.streaming_content)

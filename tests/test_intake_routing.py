@@ -190,3 +190,8 @@ def test_line_amounts_with_more_decimals_are_kept_and_booked_to_the_total(jno_re
         (Decimal("33.3334"), Decimal("33.34")),
     ]  # fmt: skip
     assert invoice.status == Invoice.Status.TO_VALIDATE, invoice.incomplete_reason
+
+
+def test_the_french_vat_number_of_a_siren_that_is_not_ascii_digits_has_no_key_and_no_crash():
+    assert french_vat_number("732829320") == "FR44732829320"
+    assert french_vat_number("12345678²") == "FR0012345678²"  # « ² » passes isdigit(), int() refuses it
