@@ -10,10 +10,12 @@ import pytest
 from connectors.sage_frp1000.client import (
     SageAuthError,
     SageClient,
+    SageError,
     SageProtocolError,
     SageRejected,
     SageUnavailable,
 )
+from tests.support.foreign import odd_length_server
 from tests.support.stub import free_port
 
 
@@ -204,3 +206,14 @@ def test_the_environment_is_read_once_per_client_as_requests_would_read_it(monke
         assert not client.session.trust_env
     with SageClient("https://sage.internal", "k") as client:
         assert "https" not in client.session.proxies
+
+
+def test_a_content_length_that_is_not_ascii_digits_is_no_crash():
+    """« ² » passes ``isdigit`` and fails ``int``: the size announced is not believed, the body is read (capped)."""
+    with odd_length_server() as server, SageClient(f"http://{server}", "k", timeout=2, retries=0) as client:
+        try:
+            answer = client.health()
+        except SageError as error:  # a clear French refusal is fine too; a ValueError is not
+            assert error.message
+        else:
+            assert answer["status"] == "up"

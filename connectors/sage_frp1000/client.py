@@ -162,7 +162,7 @@ class SageClient:
 
     def _read_body(self, response: requests.Response, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > self.max_response_bytes:
             response.close()
             raise SageProtocolError("Réponse de Sage FRP 1000 trop volumineuse.", detail=f"{declared} octets annoncés")
         chunks = []

@@ -4,7 +4,9 @@ what « Tester la connexion » must not mistake for Sage.
 - ``ForeignHTTPServer``: any HTTP server; records each request's headers and answers what the test says;
 - ``banner_server``: an open port that speaks something else (an SSH banner), then hangs up;
 - ``silent_server``: an open port that accepts and never answers;
-- ``drip_server``: an HTTP answer that never ends, one byte every half second.
+- ``drip_server``: an HTTP answer that never ends, one byte every half second;
+- ``odd_length_server``: a whole JSON answer whose ``Content-Length`` is « ² » (a Latin-1 byte that passes
+  ``str.isdigit``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,19 @@ def _drip(connection: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set():
             connection.sendall(b" ")
             time.sleep(0.5)
+
+
+def _odd_length(connection: socket.socket, stop: threading.Event) -> None:
+    with contextlib.suppress(OSError):
+        connection.recv(65536)
+        body = b'{"status": "up", "version": "1"}'
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \xb2\r\n")
+        connection.sendall(b"Connection: close\r\n\r\n" + body)
+        connection.close()
+
+
+def odd_length_server():
+    return _tcp_server(_odd_length)
 
 
 def banner_server():
