@@ -29,15 +29,28 @@ class AnyOf(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        if not self.rhs:
+        values = _within(self.rhs, _BOUNDS["bigint"])
+        if not values:
             return "1 = 0", []
-        placeholders = ", ".join(["%s"] * len(self.rhs))
-        return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"{lhs} IN ({placeholders})", [*lhs_params, *values]
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         kind = self.lhs.output_field.db_type(connection).split("(")[0]
-        return f"{lhs} = ANY(%s::{kind}[])", [*lhs_params, array_param(self.rhs)]
+        values = _within(self.rhs, _BOUNDS.get(kind))
+        return f"{lhs} = ANY(%s::{kind}[])", [*lhs_params, array_param(values)]
+
+
+# An integer the column's type cannot hold matches no row: left out, as Django's ``in`` does, rather than an error
+# of the database (« out of range for type bigint ») for a forged id of 30 digits.
+_BOUNDS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63, "serial": 2**31, "bigserial": 2**63}
+
+
+def _within(values: list, bound: int | None) -> list:
+    if bound is None:
+        return values
+    return [value for value in values if type(value) is not int or -bound <= value < bound]
 
 
 _KEY_TYPES = frozenset({int, str})

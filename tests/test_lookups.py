@@ -44,3 +44,10 @@ def test_any_refuses_values_it_would_send_unprepared():
 
     with pytest.raises(TypeError, match="integers or strings"):
         list(Company.objects.filter(pk__any=[Company(pk=1)]))
+
+
+def test_an_integer_the_column_cannot_hold_matches_nothing_instead_of_an_error():
+    user = User.objects.create(username="u")
+    assert list(User.objects.filter(pk__any=[10**30, -(10**30), user.pk])) == [user]
+    assert list(User.objects.filter(pk__any=[2**63])) == []
+    assert Permission.objects.filter(content_type_id__any=[10**20]).count() == 0
