@@ -100,3 +100,15 @@ def test_numbers_that_are_not_plain_ascii_digits_in_any_query_parameter_are_igno
             assert response.status_code < 500, (url, weird)
             if response.streaming:
                 b"".join(response.streaming_content)
+
+
+def test_forged_ids_of_thirty_digits_or_odd_digits_in_a_post_are_refused_never_a_500(admin_client, pulled):
+    jno, _multi = pulled
+    make_invoice(jno, validate=True)
+    for weird in ("9" * 30, "²", "١٢", "-1"):
+        for url, data in (
+            (reverse("synchro:export"), {"type": "creation", "invoices": [weird]}),
+            (reverse("companies:pull"), {"companies": [weird]}),
+        ):
+            response = admin_client.post(url, data)
+            assert response.status_code < 500, (url, weird)
