@@ -15,7 +15,6 @@ import io
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -47,12 +46,14 @@ def _cache_dir() -> Path:
     return folder
 
 
-def prune_page_cache(folder: Path, *, older_than_days: float = PAGE_CACHE_DAYS, now: float | None = None) -> int:
-    """Delete the pages (and the partial renders a killed thread left) not used for ``older_than_days``; their count.
+def prune_page_cache(folder: Path, *, now: float, older_than_days: float = PAGE_CACHE_DAYS) -> int:
+    """Delete the pages (and the partial renders a killed thread left) not used for ``older_than_days`` before
+    ``now``; their count. ``now`` is the file system's time (a file's ``st_mtime``), the clock the pages' dates
+    come from, not Python's.
 
     The cache is rebuilt on demand from the stored document, so nothing is lost: a page asked again is drawn again.
     """
-    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    cutoff = now - older_than_days * 86400
     removed = 0
     for entry in os.scandir(folder):
         if entry.name == PRUNE_MARK or not entry.is_file(follow_symlinks=False):
@@ -66,16 +67,19 @@ def prune_page_cache(folder: Path, *, older_than_days: float = PAGE_CACHE_DAYS, 
     return removed
 
 
-def _prune_now_and_then(folder: Path) -> None:
-    """Prune at most once every ``PRUNE_EVERY_SECONDS``, whichever process gets there first (the mark's date)."""
+def _prune_now_and_then(folder: Path, page: Path) -> None:
+    """Prune at most once every ``PRUNE_EVERY_SECONDS``, whichever process gets there first (the mark's date),
+    measured on the file system's clock: the page just written says what time it is there."""
+    now = page.stat().st_mtime
     mark = folder / PRUNE_MARK
     try:
-        if time.time() - mark.stat().st_mtime < PRUNE_EVERY_SECONDS:
+        if now - mark.stat().st_mtime < PRUNE_EVERY_SECONDS:
             return
     except FileNotFoundError:
         pass
     mark.touch()
-    prune_page_cache(folder)
+    os.utime(mark, (now, now))
+    prune_page_cache(folder, now=now)
 
 
 def _document(request, pk: int):
@@ -175,8 +179,10 @@ def invoice_document_page(request, pk: int, page: int):
         with os.fdopen(handle, "wb") as out:
             out.write(png)
         os.replace(partial, cached)
-        _prune_now_and_then(folder)
-    response = HttpResponse(cached.read_bytes(), content_type="image/png")
+        _prune_now_and_then(folder, cached)
+    else:
+        png = cached.read_bytes()
+    response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

@@ -5,7 +5,6 @@ the share accepted per supplier on « Imports ». Real files, the real database,
 from __future__ import annotations
 
 import os
-import time
 from html import unescape
 from pathlib import Path
 
@@ -199,7 +198,9 @@ def test_the_page_cache_prunes_pages_unused_for_a_month_and_keeps_what_is_shown(
     client.force_login(accountant)
     folder = var_dir / "scan-pages"
     folder.mkdir(parents=True)
-    month_ago = time.time() - 31 * 86400
+    # The file system's clock, which dates the pages (the suite may run under a frozen Python clock).
+    (probe := var_dir / "probe").write_bytes(b"")
+    month_ago = probe.stat().st_mtime - 31 * 86400
     forgotten, shown = folder / "forgotten-1.png", folder / f"{invoice.source_hash}-1.png"
     for page in (forgotten, shown):
         page.write_bytes(b"old page")

@@ -265,11 +265,13 @@ def test_scans_of_the_set_are_read(tesseract, name):
 
 @pytest.mark.slow
 def test_an_ocr_page_over_its_time_limit_gives_its_reason(tesseract):
-    document = read_document((SCANS / "fr-gen-09.tif").read_bytes(), limits=Limits(page_seconds=1))
-    assert [page.error for page in document.pages] == [
-        "Page 1 non lue : délai de lecture dépassé (1 s).",
-        "Page 2 non lue : délai de lecture dépassé (1 s).",
+    # A limit no machine can meet (a second was met by page 2 on a fast day): the test does not depend on speed.
+    document = read_document((SCANS / "fr-gen-09.tif").read_bytes(), limits=Limits(page_seconds=0.001))
+    assert [page.error.split(" (")[0] for page in document.pages] == [
+        "Page 1 non lue : délai de lecture dépassé",
+        "Page 2 non lue : délai de lecture dépassé",
     ]
+    assert not any(page.rows for page in document.pages)
 
 
 @pytest.mark.slow
