@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from companies.selectors import companies_for_user
+from core.ids import keys_of
 
 from . import selectors
 from .rights import RIGHTS, RIGHTS_BY_PERM
@@ -37,7 +38,7 @@ PAGE_SIZE = 25
 
 def _ints(values: list[str]) -> set[int]:
     try:
-        return {int(value) for value in values}
+        return keys_of(values)
     except ValueError:
         raise SuspiciousOperation("identifiant invalide") from None
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from connectors.models import Connector
 from connectors.sage_frp1000.client import SageError
+from core.ids import keys_of
 
 from . import selectors, services, tasks
 from .forms import CompanySettingsForm
@@ -26,7 +27,7 @@ RIGHT = "companies.update_companies"
 def _selected_companies(request) -> list:
     """The ticked companies; a forged id the user may not see answers 404."""
     try:
-        ids = {int(value) for value in request.POST.getlist("companies")}
+        ids = keys_of(request.POST.getlist("companies"))
     except ValueError:
         raise Http404 from None
     companies = list(selectors.companies_for_user(request.user).filter(pk__in=ids).select_related("connector"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import SuspiciousOperation
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from companies.selectors import companies_for_user
 from core.csv import csv_lines
+from core.ids import key_of, keys_of
 from invoices.models import ExportState, Invoice
 
 from . import selectors
@@ -54,10 +57,9 @@ def visuel(request):
     for key in ("after", "before", "last", "run"):
         query.pop(key, None)
     run = None
-    # A key as the links write it: ASCII digits within a bigint (« ² » passes isdigit, int() refuses it).
-    wanted = request.GET.get("run", "")
-    if wanted.isascii() and wanted.isdigit() and len(wanted) <= 18:
-        run = selectors.runs_for_user(request.user).filter(pk=int(wanted)).first()
+    with contextlib.suppress(ValueError):  # no « run », or a forged one (« ² » passes isdigit, not int()): no run
+        wanted = key_of(request.GET.get("run", ""))
+        run = selectors.runs_for_user(request.user).filter(pk=wanted).first()
     context = {
         "form": form,
         "kind": kind,
@@ -72,7 +74,7 @@ def visuel(request):
 
 def _ticked_ids(request) -> set[int]:
     try:
-        return {int(value) for value in request.POST.getlist("invoices")}
+        return keys_of(request.POST.getlist("invoices"))
     except ValueError:
         raise SuspiciousOperation("identifiant invalide") from None
 
