@@ -150,7 +150,12 @@ def _source_lines(lines: list[LineData], known: Iterable[models.Model] = ()) -> 
 
 
 @transaction.atomic
-def invoice_create(
+def invoice_create(**arguments) -> Invoice:
+    """``invoice_insert`` in a transaction of its own (a savepoint inside the caller's): the same arguments."""
+    return invoice_insert(**arguments)
+
+
+def invoice_insert(
     *,
     company: Company,
     supplier: Supplier | None,
@@ -167,35 +172,10 @@ def invoice_create(
     terms give it. ``reasons``: the caller's own reasons to leave it *à compléter* (before the validation's);
     ``known``: accounts, tax codes, sections the caller already holds (the others are read by key).
 
-    The invoice is inserted with its final status, computed from the lines before they are written: one
-    ``INSERT`` of the invoice, one of its lines, one of its event."""
-    return invoice_insert(
-        company=company,
-        supplier=supplier,
-        number=number,
-        lines=lines,
-        actor=actor,
-        event_message=event_message,
-        reasons=reasons,
-        known=known,
-        **fields,
-    )
-
-
-def invoice_insert(
-    *,
-    company: Company,
-    supplier: Supplier | None,
-    number: str,
-    lines: list[LineData],
-    actor=None,
-    event_message: str = "",
-    reasons: Iterable[str] = (),
-    known: Iterable[models.Model] = (),
-    **fields,
-) -> Invoice:
-    """``invoice_create`` inside the caller's transaction (``transaction.atomic``, required: no savepoint of its
-    own, so that a failure rolls back the caller's whole transaction)."""
+    The invoice is inserted with its final status, computed from the lines before they are written: one ``INSERT``
+    of the invoice, one of its lines, one of its event. Runs inside the caller's transaction (required, with no
+    savepoint of its own, so that a failure rolls back the caller's whole transaction); ``invoice_create`` opens one.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError("invoice_insert runs inside the caller's transaction.")
     invoice = Invoice(company=company, supplier=supplier, number=number, **fields)
